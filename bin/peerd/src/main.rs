@@ -1,0 +1,2 @@
+//! `peerd`: the fabrik peer binary.
+fn main() {}

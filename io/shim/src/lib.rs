@@ -1,0 +1,1 @@
+//! The chaincode SDK: implement [`Chaincode`] and call [`start`].

@@ -1,0 +1,2 @@
+//! fabrik-io: runs the pure machines of fabrik-core against the real world
+//! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).

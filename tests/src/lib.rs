@@ -1,0 +1,1 @@
+//! Helpers shared by fabrik's end-to-end tests.
