@@ -30,5 +30,6 @@
 #![warn(unreachable_pub)]
 
 pub mod crypto;
+pub mod ledger;
 pub mod machine;
 pub mod time;
