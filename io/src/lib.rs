@@ -1,2 +1,5 @@
 //! fabrik-io: runs the pure machines of fabrik-core against the real world
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
+
+pub mod config;
+pub mod node;

@@ -1,0 +1,252 @@
+//! The peer's configuration: v0.6 `core.yaml` key names (and the NOOPS/PBFT
+//! plugin keys), held in one TOML file and overridable by `CORE_*`
+//! environment variables. Every listener defaults to 127.0.0.1.
+//!
+//! This module owns the data and its defaults; loading, environment
+//! overrides and validation live in `config::load`.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The whole configuration of one peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `peer.*`
+    pub peer: PeerConfig,
+    /// `chaincode.*`
+    pub chaincode: ChaincodeConfig,
+    /// `rest.*`
+    pub rest: RestConfig,
+    /// `ledger.*`
+    pub ledger: LedgerConfig,
+    /// `noops.*` (v0.6 `consensus/noops/config.yaml`, env `CORE_NOOPS_*`)
+    pub noops: NoopsConfig,
+    /// `logging.*`
+    pub logging: LoggingConfig,
+}
+
+/// `peer.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct PeerConfig {
+    /// `peer.id`: this peer's name (`vpN` under PBFT).
+    pub id: String,
+    /// `peer.networkId`: used in chaincode container names.
+    pub network_id: String,
+    /// `peer.listenAddress`: where the main gRPC server binds.
+    pub listen_address: String,
+    /// `peer.address`: the address this peer advertises (and the CLI dials).
+    pub address: String,
+    /// `peer.fileSystemPath`: data directory (ledger, pid file).
+    pub file_system_path: PathBuf,
+    /// `peer.validator.*`
+    pub validator: ValidatorConfig,
+    /// `peer.discovery.*`
+    pub discovery: DiscoveryConfig,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            id: "vp0".into(),
+            network_id: "dev".into(),
+            listen_address: "127.0.0.1:7051".into(),
+            address: "127.0.0.1:7051".into(),
+            file_system_path: PathBuf::from("/var/fabrik/production"),
+            validator: ValidatorConfig::default(),
+            discovery: DiscoveryConfig::default(),
+        }
+    }
+}
+
+/// `peer.validator.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidatorConfig {
+    /// `peer.validator.enabled`
+    pub enabled: bool,
+    /// `peer.validator.consensus.*`
+    pub consensus: ConsensusConfig,
+    /// `peer.validator.events.*`
+    pub events: EventsConfig,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        Self { enabled: true, consensus: ConsensusConfig::default(), events: EventsConfig::default() }
+    }
+}
+
+/// `peer.validator.consensus.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsensusConfig {
+    /// `peer.validator.consensus.plugin`: `pbft`, anything else is NOOPS.
+    pub plugin: String,
+    /// `peer.validator.consensus.buffersize`: consensus inbox bound.
+    pub buffersize: usize,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        Self { plugin: "noops".into(), buffersize: 1000 }
+    }
+}
+
+/// `peer.validator.events.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `peer.validator.events.address`
+    pub address: String,
+    /// `peer.validator.events.buffersize`: per-subscriber buffer.
+    pub buffersize: usize,
+    /// `peer.validator.events.timeout` in ms: <0 drop, 0 block, >0 wait then drop.
+    pub timeout: i64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self { address: "127.0.0.1:7053".into(), buffersize: 100, timeout: 10 }
+    }
+}
+
+/// `peer.discovery.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct DiscoveryConfig {
+    /// `peer.discovery.rootnode`: comma-separated `host:port` list.
+    pub rootnode: String,
+    /// `peer.discovery.period` in seconds.
+    pub period: u64,
+    /// `peer.discovery.persist`
+    pub persist: bool,
+    /// `peer.discovery.touchPeriod` in seconds.
+    pub touch_period: u64,
+    /// `peer.discovery.touchMaxNodes`
+    pub touch_max_nodes: usize,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        Self { rootnode: String::new(), period: 5, persist: true, touch_period: 6, touch_max_nodes: 100 }
+    }
+}
+
+/// How chaincode runs (`chaincode.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChaincodeMode {
+    /// Docker containers built by the peer (default when an engine answers).
+    #[default]
+    Docker,
+    /// The peer spawns the chaincode binary as a child process.
+    Process,
+    /// The user runs the chaincode (`--peer-chaincodedev`).
+    Dev,
+}
+
+/// `chaincode.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct ChaincodeConfig {
+    /// `chaincode.mode`
+    pub mode: ChaincodeMode,
+    /// `chaincode.startuptimeout` in ms (launch and Init).
+    #[serde(rename = "startuptimeout")]
+    pub startup_timeout: u64,
+    /// `chaincode.executetimeout` in ms (invoke and query; v0.6 hard-coded 30000).
+    #[serde(rename = "executetimeout")]
+    pub execute_timeout: u64,
+    /// `chaincode.keepalive` in seconds (0 = off).
+    pub keepalive: u64,
+}
+
+impl Default for ChaincodeConfig {
+    fn default() -> Self {
+        Self { mode: ChaincodeMode::Docker, startup_timeout: 300_000, execute_timeout: 30_000, keepalive: 0 }
+    }
+}
+
+/// `rest.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RestConfig {
+    /// `rest.enabled`
+    pub enabled: bool,
+    /// `rest.address`
+    pub address: String,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self { enabled: true, address: "127.0.0.1:7050".into() }
+    }
+}
+
+/// `ledger.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// `ledger.state.*`
+    pub state: LedgerStateConfig,
+}
+
+/// `ledger.state.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct LedgerStateConfig {
+    /// `ledger.state.deltaHistorySize`: state deltas kept for catch-up.
+    pub delta_history_size: u64,
+    /// `ledger.state.dataStructure.configs.numBuckets` (flattened).
+    pub num_buckets: u64,
+    /// `ledger.state.dataStructure.configs.maxGroupingAtEachLevel` (flattened).
+    pub max_grouping_at_each_level: u64,
+}
+
+impl Default for LedgerStateConfig {
+    fn default() -> Self {
+        Self { delta_history_size: 500, num_buckets: 1_000_003, max_grouping_at_each_level: 5 }
+    }
+}
+
+/// `noops.*` (v0.6 NOOPS plugin keys `block.size`, `block.wait`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoopsConfig {
+    /// `noops.block.*`
+    pub block: NoopsBlockConfig,
+}
+
+/// `noops.block.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoopsBlockConfig {
+    /// `noops.block.size`: transactions per block.
+    pub size: usize,
+    /// `noops.block.wait` in ms: cut a partial block this long after its first tx.
+    pub wait: u64,
+}
+
+impl Default for NoopsBlockConfig {
+    fn default() -> Self {
+        Self { size: 500, wait: 1000 }
+    }
+}
+
+/// `logging.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `logging.node`: level spec for `peerd node`.
+    pub node: String,
+    /// `logging.format`: `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { node: "info".into(), format: "text".into() }
+    }
+}
