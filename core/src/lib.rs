@@ -32,4 +32,5 @@
 pub mod crypto;
 pub mod ledger;
 pub mod machine;
+pub mod noops;
 pub mod time;
