@@ -4,3 +4,5 @@
 pub mod config;
 pub mod node;
 pub mod store;
+pub mod driver;
+pub mod events;
