@@ -3,10 +3,16 @@
 //! environment variables. Every listener defaults to 127.0.0.1.
 //!
 //! This module owns the data and its defaults; loading, environment
-//! overrides and validation live in `config::load`.
+//! overrides and validation live in `config::load` (re-exported here as
+//! [`load`] and [`find_config_file`]), duration syntax in `config::duration`.
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+pub mod duration;
+mod load;
+
+pub use load::{CONFIG_FILE_NAME, ConfigError, Origin, env_name, find_config_file, load};
 
 /// The whole configuration of one peer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -46,6 +52,17 @@ pub struct PeerConfig {
     pub discovery: DiscoveryConfig,
 }
 
+impl Config {
+    /// The configuration as TOML, in the file's own key names (what
+    /// `peerd config show` prints); durations are written as `"1s"`.
+    ///
+    /// # Errors
+    /// Only if a value cannot be represented in TOML (not expected).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
+
 impl Default for PeerConfig {
     fn default() -> Self {
         Self {
@@ -74,7 +91,11 @@ pub struct ValidatorConfig {
 
 impl Default for ValidatorConfig {
     fn default() -> Self {
-        Self { enabled: true, consensus: ConsensusConfig::default(), events: EventsConfig::default() }
+        Self {
+            enabled: true,
+            consensus: ConsensusConfig::default(),
+            events: EventsConfig::default(),
+        }
     }
 }
 
@@ -90,7 +111,10 @@ pub struct ConsensusConfig {
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
-        Self { plugin: "noops".into(), buffersize: 1000 }
+        Self {
+            plugin: "noops".into(),
+            buffersize: 1000,
+        }
     }
 }
 
@@ -108,7 +132,11 @@ pub struct EventsConfig {
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        Self { address: "127.0.0.1:7053".into(), buffersize: 100, timeout: 10 }
+        Self {
+            address: "127.0.0.1:7053".into(),
+            buffersize: 100,
+            timeout: 10,
+        }
     }
 }
 
@@ -118,11 +146,13 @@ impl Default for EventsConfig {
 pub struct DiscoveryConfig {
     /// `peer.discovery.rootnode`: comma-separated `host:port` list.
     pub rootnode: String,
-    /// `peer.discovery.period` in seconds.
+    /// `peer.discovery.period` in seconds (file/env: `"5s"` or a number of seconds).
+    #[serde(with = "duration::secs")]
     pub period: u64,
     /// `peer.discovery.persist`
     pub persist: bool,
-    /// `peer.discovery.touchPeriod` in seconds.
+    /// `peer.discovery.touchPeriod` in seconds (file/env: `"6s"` or a number of seconds).
+    #[serde(with = "duration::secs")]
     pub touch_period: u64,
     /// `peer.discovery.touchMaxNodes`
     pub touch_max_nodes: usize,
@@ -130,7 +160,13 @@ pub struct DiscoveryConfig {
 
 impl Default for DiscoveryConfig {
     fn default() -> Self {
-        Self { rootnode: String::new(), period: 5, persist: true, touch_period: 6, touch_max_nodes: 100 }
+        Self {
+            rootnode: String::new(),
+            period: 5,
+            persist: true,
+            touch_period: 6,
+            touch_max_nodes: 100,
+        }
     }
 }
 
@@ -139,7 +175,9 @@ impl Default for DiscoveryConfig {
 #[serde(rename_all = "lowercase")]
 pub enum ChaincodeMode {
     /// Docker containers built by the peer (default when an engine answers).
+    /// v0.6's `net` is read as this.
     #[default]
+    #[serde(alias = "net")]
     Docker,
     /// The peer spawns the chaincode binary as a child process.
     Process,
@@ -165,7 +203,12 @@ pub struct ChaincodeConfig {
 
 impl Default for ChaincodeConfig {
     fn default() -> Self {
-        Self { mode: ChaincodeMode::Docker, startup_timeout: 300_000, execute_timeout: 30_000, keepalive: 0 }
+        Self {
+            mode: ChaincodeMode::Docker,
+            startup_timeout: 300_000,
+            execute_timeout: 30_000,
+            keepalive: 0,
+        }
     }
 }
 
@@ -181,7 +224,10 @@ pub struct RestConfig {
 
 impl Default for RestConfig {
     fn default() -> Self {
-        Self { enabled: true, address: "127.0.0.1:7050".into() }
+        Self {
+            enabled: true,
+            address: "127.0.0.1:7050".into(),
+        }
     }
 }
 
@@ -207,7 +253,11 @@ pub struct LedgerStateConfig {
 
 impl Default for LedgerStateConfig {
     fn default() -> Self {
-        Self { delta_history_size: 500, num_buckets: 1_000_003, max_grouping_at_each_level: 5 }
+        Self {
+            delta_history_size: 500,
+            num_buckets: 1_000_003,
+            max_grouping_at_each_level: 5,
+        }
     }
 }
 
@@ -226,12 +276,18 @@ pub struct NoopsBlockConfig {
     /// `noops.block.size`: transactions per block.
     pub size: usize,
     /// `noops.block.wait` in ms: cut a partial block this long after its first tx.
+    /// In the file and `CORE_NOOPS_BLOCK_WAIT` it is written as v0.6 does:
+    /// `"1s"`, `"500ms"`, or a bare number of **seconds**.
+    #[serde(with = "duration::millis")]
     pub wait: u64,
 }
 
 impl Default for NoopsBlockConfig {
     fn default() -> Self {
-        Self { size: 500, wait: 1000 }
+        Self {
+            size: 500,
+            wait: 1000,
+        }
     }
 }
 
@@ -239,7 +295,11 @@ impl Default for NoopsBlockConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoggingConfig {
-    /// `logging.node`: level spec for `peerd node`.
+    /// `logging.level`: when non-empty, overrides `logging.node` (v0.6
+    /// `CORE_LOGGING_LEVEL`). Same syntax.
+    pub level: String,
+    /// `logging.node`: level spec for `peerd node`, v0.6 syntax
+    /// `level[:module1,module2=level[:...]]`.
     pub node: String,
     /// `logging.format`: `text` or `json`.
     pub format: String,
@@ -247,6 +307,13 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { node: "info".into(), format: "text".into() }
+        Self {
+            level: String::new(),
+            node: "info".into(),
+            format: "text".into(),
+        }
     }
 }
+
+#[cfg(test)]
+mod load_tests;
