@@ -2,6 +2,7 @@
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
 
 pub mod config;
+pub mod ctor;
 pub mod node;
 pub mod store;
 pub mod driver;
