@@ -1,0 +1,142 @@
+//! The command line: clap types for every `peerd` command and flag (the
+//! v0.6 `peer` command set, plus `config show`). No behaviour lives here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// fabrik peer: a Hyperledger Fabric v0.6 compatible validating peer.
+#[derive(Debug, Parser)]
+#[command(name = "peerd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML). Default: $PEER_CFG_PATH/peerd.toml, else
+    /// ./peerd.toml, else built-in defaults. CORE_* variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Peer to talk to (overrides peer.address / CORE_PEER_ADDRESS).
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub peer_address: Option<String>,
+
+    /// Log levels, v0.6 syntax: level[:module1,module2=level[:...]], e.g.
+    /// `info:consensus=debug`. Without it RUST_LOG is used, then the config.
+    #[arg(long, global = true, value_name = "SPEC")]
+    pub logging_level: Option<String>,
+
+    /// Log line format (default: logging.format from the config).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run, check or stop a peer.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Deploy, invoke and query chaincode through a peer.
+    #[command(subcommand)]
+    Chaincode(ChaincodeCommand),
+    /// Look at the peer network.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Show the effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    Version,
+}
+
+/// `peerd node ...`
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Start the peer (holds <peer.fileSystemPath>/peer.pid locked while running).
+    Start {
+        /// Development mode: validator on, NOOPS consensus, chaincode.mode=dev
+        /// (you run the chaincode process yourself).
+        #[arg(long = "peer-chaincodedev")]
+        chaincode_dev: bool,
+    },
+    /// Ask the peer for its status; prints `status:STARTED` or `status:UNKNOWN`.
+    Status,
+    /// Stop the peer (Admin.StopServer; if unreachable, SIGTERM the pid in peer.pid).
+    Stop,
+}
+
+/// `peerd chaincode ...`
+#[derive(Debug, Subcommand)]
+pub enum ChaincodeCommand {
+    /// Deploy chaincode; prints `Deploy chaincode: <name>`.
+    Deploy(ChaincodeArgs),
+    /// Invoke chaincode; prints the transaction ID on stdout (v0.6 only logged it).
+    Invoke(ChaincodeArgs),
+    /// Query chaincode; prints `Query Result: <result>`.
+    Query(QueryArgs),
+}
+
+/// The v0.6 chaincode flags.
+#[derive(Debug, Clone, Args)]
+pub struct ChaincodeArgs {
+    /// Chaincode language.
+    #[arg(short = 'l', long = "lang", default_value = "golang")]
+    pub lang: String,
+    /// Arguments as JSON: {"Args":["fn","a"]} or {"Function":"fn","Args":["a"]}.
+    #[arg(short = 'c', long = "ctor", default_value = "{}")]
+    pub ctor: String,
+    /// Attributes as a JSON array of strings.
+    #[arg(short = 'a', long = "attributes", default_value = "[]")]
+    pub attributes: String,
+    /// Chaincode path (deploy in network mode).
+    #[arg(short = 'p', long = "path")]
+    pub path: Option<String>,
+    /// Chaincode name (as returned by deploy, or chosen in dev mode).
+    #[arg(short = 'n', long = "name")]
+    pub name: Option<String>,
+    /// User name (security context) for the transaction.
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// Transaction ID generation algorithm (`sha256`, or empty for a UUID).
+    #[arg(short = 't', long = "tid")]
+    pub tid: Option<String>,
+}
+
+/// `peerd chaincode query` flags.
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// The common chaincode flags.
+    #[command(flatten)]
+    pub common: ChaincodeArgs,
+    /// Print the result as raw bytes.
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+    /// Print the result in hex.
+    #[arg(short = 'x', long = "hex")]
+    pub hex: bool,
+}
+
+/// `peerd network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// List the peers this peer is connected to, as `{"Peers":[...]}`.
+    #[command(visible_alias = "ls")]
+    List,
+}
+
+/// `peerd config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (file, then CORE_* overrides) as TOML.
+    Show,
+}
