@@ -97,12 +97,20 @@ impl WriteBatch {
 
     /// Adds a put.
     pub fn put(&mut self, partition: Partition, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.push(Write { partition, key, value: Some(value) });
+        self.writes.push(Write {
+            partition,
+            key,
+            value: Some(value),
+        });
     }
 
     /// Adds a delete.
     pub fn delete(&mut self, partition: Partition, key: Vec<u8>) {
-        self.writes.push(Write { partition, key, value: None });
+        self.writes.push(Write {
+            partition,
+            key,
+            value: None,
+        });
     }
 
     /// Appends every write of `other`.
@@ -183,7 +191,13 @@ mod tests {
         let got = kv.range(Partition::State, b"b", b"", 10).unwrap();
         assert_eq!(got.len(), 2);
         let got = kv.range(Partition::State, b"", b"c", 10).unwrap();
-        assert_eq!(got, vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(
+            got,
+            vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ]
+        );
         let mut d = WriteBatch::new();
         d.delete(Partition::State, b"a".to_vec());
         kv.apply(&d);

@@ -3,4 +3,13 @@
 //! hashing, the genesis block, chaincode naming. No disk: reads go through
 //! [`kv::KvRead`], writes come out as a [`kv::WriteBatch`].
 
+pub mod block;
+pub mod codec;
+pub mod delta;
+pub mod error;
+pub mod keys;
 pub mod kv;
+pub mod naming;
+
+pub use delta::{DeltaDecodeError, StateDelta, UpdatedValue};
+pub use error::LedgerError;
