@@ -29,6 +29,7 @@
 )]
 #![warn(unreachable_pub)]
 
+pub mod chaincode;
 pub mod crypto;
 pub mod ledger;
 pub mod machine;
