@@ -75,7 +75,7 @@ pub fn spec_to_directives(spec: &str, source_name: &str) -> Result<String, LogSp
         problem,
     };
     let mut directives = Vec::new();
-    for (i, part) in spec.split(':').enumerate() {
+    for (i, part) in segments(spec).into_iter().enumerate() {
         let part = part.trim();
         match part.split_once('=') {
             None if i == 0 => {
@@ -102,6 +102,23 @@ pub fn spec_to_directives(spec: &str, source_name: &str) -> Result<String, LogSp
         }
     }
     Ok(directives.join(","))
+}
+
+/// Splits a spec at single `:` (a `::` belongs to a Rust module path).
+fn segments(spec: &str) -> Vec<&str> {
+    let bytes = spec.as_bytes();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let double = i.checked_sub(1).and_then(|p| bytes.get(p)) == Some(&b':')
+            || bytes.get(i + 1) == Some(&b':');
+        if b == b':' && !double {
+            parts.push(spec.get(start..i).unwrap_or_default());
+            start = i + 1;
+        }
+    }
+    parts.push(spec.get(start..).unwrap_or_default());
+    parts
 }
 
 /// The tracing targets for one module name.
@@ -190,6 +207,18 @@ mod tests {
         assert_eq!(
             directives("info:chaincode,pbft=debug:rest=error"),
             "info,fabrik_core::chaincode=debug,fabrik_io::chaincode=debug,fabrik_core::pbft=debug,fabrik_io::rest=error"
+        );
+    }
+
+    #[test]
+    fn rust_paths_keep_their_double_colons() {
+        assert_eq!(
+            segments("info:fabrik_io::store=debug:rest=warn"),
+            ["info", "fabrik_io::store=debug", "rest=warn"]
+        );
+        assert_eq!(
+            directives("debug:fabrik_core::pbft=trace"),
+            "debug,fabrik_core::pbft=trace"
         );
     }
 
