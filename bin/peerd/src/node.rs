@@ -9,6 +9,7 @@ use crate::pidfile::{self, PID_FILE_NAME, PidLock};
 use fabrik_io::config::{ChaincodeMode, Config};
 use fabrik_proto::protos::admin_client::AdminClient;
 use fabrik_proto::protos::server_status::StatusCode;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// `--peer-chaincodedev`: validator on, chaincode run by the user, NOOPS
 /// (v0.6 meant to force NOOPS but set a wrong key; we set the right one).
@@ -18,8 +19,10 @@ pub fn apply_dev_mode(config: &mut Config) {
     "noops".clone_into(&mut config.peer.validator.consensus.plugin);
 }
 
-/// `peerd node start`: takes the pid file, then runs the peer on a
-/// multi-thread runtime until a shutdown signal.
+/// `peerd node start`: listens for SIGINT/SIGTERM, takes the pid file, then
+/// runs the peer on a multi-thread runtime until a signal (or StopServer).
+/// The handlers are installed before the pid file is written, so a
+/// `peerd node stop` that finds the pid always gets a clean shutdown.
 ///
 /// # Errors
 /// Data directory or pid-file problems, or the node's own error.
@@ -29,49 +32,68 @@ pub fn start(config: Config) -> Result<(), CliError> {
         path: dir.display().to_string(),
         source,
     })?;
-    let lock = PidLock::acquire(&dir)?;
-    tracing::info!(
-        peer.id = %config.peer.id,
-        listen = %config.peer.listen_address,
-        pid_file = %lock.path().display(),
-        consensus = %config.peer.validator.consensus.plugin,
-        chaincode_mode = ?config.chaincode.mode,
-        "starting peer"
-    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
-    let result = runtime.block_on(fabrik_io::node::run(config, shutdown_signal()));
-    drop(runtime);
-    drop(lock);
-    result?;
-    tracing::info!("peer stopped");
-    Ok(())
+    runtime.block_on(async {
+        let signals = Signals::install();
+        let lock = PidLock::acquire(&dir)?;
+        tracing::info!(
+            peer.id = %config.peer.id,
+            listen = %config.peer.listen_address,
+            pid_file = %lock.path().display(),
+            consensus = %config.peer.validator.consensus.plugin,
+            chaincode_mode = ?config.chaincode.mode,
+            "starting peer"
+        );
+        let result = fabrik_io::node::run(config, signals.wait()).await;
+        drop(lock);
+        result?;
+        tracing::info!("peer stopped");
+        Ok(())
+    })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+/// SIGINT (Ctrl-C) and SIGTERM listeners, registered up front.
+struct Signals {
+    interrupt: Option<Signal>,
+    terminate: Option<Signal>,
+}
+
+impl Signals {
+    /// Registers both handlers; must run inside the runtime.
+    fn install() -> Self {
+        let register = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+                tracing::warn!(error = %e, "cannot listen for {name}");
+                None
             }
+        };
+        Self {
+            interrupt: register(SignalKind::interrupt(), "SIGINT"),
+            terminate: register(SignalKind::terminate(), "SIGTERM"),
         }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received, stopping"),
-        () = term => tracing::info!("SIGTERM received, stopping"),
+    }
+
+    /// Resolves on the first of the two signals.
+    async fn wait(mut self) {
+        let interrupt = recv_or_pending(self.interrupt.as_mut());
+        let terminate = recv_or_pending(self.terminate.as_mut());
+        tokio::select! {
+            () = interrupt => tracing::info!("SIGINT received, stopping"),
+            () = terminate => tracing::info!("SIGTERM received, stopping"),
+        }
+    }
+}
+
+async fn recv_or_pending(signal: Option<&mut Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -115,22 +137,43 @@ pub fn status(ctx: &Context) -> Result<(), CliError> {
 /// When neither way works.
 pub fn stop(ctx: &Context) -> Result<(), CliError> {
     let address = ctx.peer_address().to_string();
-    let result = block_on(async {
-        let mut client = AdminClient::new(dial(&address).await?);
-        let reply = client
-            .stop_server(())
-            .await
-            .map_err(|s| rpc_error("Admin.StopServer", &address, &s))?;
-        Ok(reply.into_inner().status)
-    });
-    match result {
-        Ok(code) => {
+    let outcome = block_on(async {
+        let channel = match dial(&address).await {
+            Ok(channel) => channel,
+            Err(e) => return Ok(StopOutcome::Unreachable(e)),
+        };
+        match AdminClient::new(channel).stop_server(()).await {
+            Ok(reply) => Ok(StopOutcome::Replied(reply.into_inner().status)),
+            // The peer went away mid-call: it is stopping, as asked.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+                ) =>
+            {
+                Ok(StopOutcome::Replied(StatusCode::Stopped as i32))
+            }
+            Err(s) => Err(rpc_error("Admin.StopServer", &address, &s)),
+        }
+    })?;
+    match outcome {
+        StopOutcome::Replied(code) => {
             println!("status:{}", status_name(code));
             Ok(())
         }
-        Err(CliError::Connect { address, cause }) => stop_by_signal(ctx, &address, &cause),
-        Err(e) => Err(e),
+        StopOutcome::Unreachable(CliError::Connect { address, cause }) => {
+            stop_by_signal(ctx, &address, &cause)
+        }
+        StopOutcome::Unreachable(e) => Err(e),
     }
+}
+
+/// What Admin.StopServer came to.
+enum StopOutcome {
+    /// The peer answered (or dropped the call while exiting).
+    Replied(i32),
+    /// No connection could be made.
+    Unreachable(CliError),
 }
 
 fn stop_by_signal(ctx: &Context, address: &str, cause: &str) -> Result<(), CliError> {

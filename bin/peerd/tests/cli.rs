@@ -253,7 +253,7 @@ fn bad_env_value_names_the_variable() {
 }
 
 #[test]
-fn second_node_start_on_the_same_data_dir_fails_naming_the_pid_file() {
+fn second_node_start_fails_naming_the_pid_file_and_stop_signals_the_first() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let data_str = data.to_str().expect("utf8").to_string();
@@ -271,7 +271,9 @@ fn second_node_start_on_the_same_data_dir_fails_naming_the_pid_file() {
         .expect("spawn first peer");
     let pid_file = data.join("peer.pid");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !pid_file.exists() && Instant::now() < deadline {
+    // The pid is written once the lock and the signal handlers are in place.
+    let has_pid = |p: &Path| std::fs::read_to_string(p).is_ok_and(|t| t.ends_with('\n'));
+    while !has_pid(&pid_file) && Instant::now() < deadline {
         if let Some(status) = first.try_wait().expect("poll") {
             let out = first.wait_with_output().expect("output");
             panic!("first peer exited early ({status}): {}", text(&out.stderr));
@@ -281,9 +283,21 @@ fn second_node_start_on_the_same_data_dir_fails_naming_the_pid_file() {
     let out = peerd(dir.path(), &["node", "start"], &env)
         .output()
         .expect("run second");
-    // SAFETY: signalling our own child process.
-    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    // Nothing answers at 127.0.0.1:0, so `node stop` falls back to SIGTERM via the pid file.
+    let stop = peerd(dir.path(), &["node", "stop"], &env)
+        .output()
+        .expect("run stop");
+    if !stop.status.success() {
+        // SAFETY: signalling our own child process so it does not outlive the test.
+        unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    }
     let first_out = first.wait_with_output().expect("first exits");
+    assert_eq!(
+        text(&stop.stdout),
+        "status:STOPPED\n",
+        "{}",
+        text(&stop.stderr)
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
