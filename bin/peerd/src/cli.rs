@@ -6,8 +6,12 @@ use std::path::PathBuf;
 
 /// fabrik peer: a Hyperledger Fabric v0.6 compatible validating peer.
 #[derive(Debug, Parser)]
-#[command(name = "peerd", version, about, propagate_version = true)]
+#[command(name = "peerd", version, about, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (v0.6's `-v/--version`).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    pub version: (),
+
     /// Config file (TOML). Default: $PEER_CFG_PATH/peerd.toml, else
     /// ./peerd.toml, else built-in defaults. CORE_* variables override it.
     #[arg(long, global = true, value_name = "FILE")]
