@@ -4,12 +4,14 @@
 //! [`kv::KvRead`], writes come out as a [`kv::WriteBatch`].
 
 pub mod block;
+pub mod buckettree;
 pub mod codec;
 pub mod delta;
 pub mod error;
 pub mod keys;
 pub mod kv;
 pub mod naming;
+mod scan;
 
 pub use delta::{DeltaDecodeError, StateDelta, UpdatedValue};
 pub use error::LedgerError;
