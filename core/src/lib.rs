@@ -34,4 +34,8 @@ pub mod crypto;
 pub mod ledger;
 pub mod machine;
 pub mod noops;
+pub mod shim;
+pub mod pbft;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;

@@ -1,0 +1,104 @@
+//! Falling behind and catching up: v0.6 `pbftCore.stateTransfer`,
+//! `retryStateTransfer`, `updateHighStateTarget` and the `stateUpdatedEvent`
+//! arm (Castro–Liskov §5.3 state transfer, as v0.6 delegates it to
+//! `stack.UpdateState`).
+
+use fabrik_proto::protos::BlockchainInfo;
+use prost::Message as _;
+
+use crate::pbft::error::RejectReason;
+use crate::pbft::output::Output;
+use crate::pbft::replica::Replica;
+use crate::pbft::state::Target;
+
+impl Replica {
+    pub(crate) fn update_high_target(&mut self, target: Target) {
+        if self
+            .xfer
+            .high_target
+            .as_ref()
+            .is_some_and(|t| t.seq >= target.seq)
+        {
+            return;
+        }
+        self.xfer.high_target = Some(target);
+    }
+
+    /// Marks the state invalid and starts a transfer to `target` (or the
+    /// highest known one).
+    pub(crate) fn state_transfer(&mut self, target: Option<Target>) {
+        self.enter_skip();
+        self.retry_state_transfer(target);
+    }
+
+    /// v0.6 `retryStateTransfer`: one transfer at a time, never while
+    /// executing.
+    pub(crate) fn retry_state_transfer(&mut self, target: Option<Target>) {
+        if self.current_exec.is_some() || self.xfer.transferring {
+            return;
+        }
+        let Some(target) = target.or_else(|| self.xfer.high_target.clone()) else {
+            return;
+        };
+        self.xfer.transferring = true;
+        tracing::info!(
+            replica = self.cfg.id,
+            seq = target.seq,
+            "starting state transfer"
+        );
+        self.emit(Output::StateTransfer {
+            seq: target.seq,
+            id: target.id,
+            replicas: target.replicas,
+        });
+    }
+
+    /// v0.6 `stateUpdatedEvent`: lastExec = seq, move the watermarks,
+    /// validate the state, checkpoint, resume execution. Outstanding
+    /// requests are dropped: they may have executed while we were away.
+    pub(crate) fn on_state_transferred(
+        &mut self,
+        seq: u64,
+        info: &BlockchainInfo,
+    ) -> Result<(), RejectReason> {
+        if !self.xfer.transferring {
+            return Err(RejectReason::UnexpectedInput(
+                "no state transfer in progress",
+            ));
+        }
+        self.xfer.transferring = false;
+        if seq < self.h || seq < self.last_exec {
+            tracing::warn!(
+                replica = self.cfg.id,
+                seq,
+                h = self.h,
+                "state transfer fell short, retrying"
+            );
+            if self.xfer.high_target.as_ref().is_some_and(|t| t.seq > seq) {
+                self.retry_state_transfer(None);
+            }
+            return Ok(());
+        }
+        self.last_exec = seq;
+        self.seq_no = self.seq_no.max(seq);
+        self.head = info.encode_to_vec();
+        self.reqs.clear();
+        self.move_watermarks(seq);
+        self.xfer.skip = false;
+        self.emit(Output::StateValid);
+        let head = self.head.clone();
+        self.checkpoint(seq, head);
+        self.execute_outstanding();
+        Ok(())
+    }
+
+    pub(crate) fn on_state_transfer_failed(&mut self) -> Result<(), RejectReason> {
+        if !self.xfer.transferring {
+            return Err(RejectReason::UnexpectedInput(
+                "no state transfer in progress",
+            ));
+        }
+        self.xfer.transferring = false;
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! VIEW-CHANGE: v0.6 `viewchange.go` `sendViewChange`, `recvViewChange`,
+//! `correctViewChange` and the timer events (Castro–Liskov §4.4 view
+//! changes, §4.5.2 liveness: f+1 join rule and doubling timeouts).
+//! VIEW-CHANGEs are signed with Ed25519 over the message with an empty
+//! signature field, as v0.6 signs them.
+
+use fabrik_proto::pbft::{ViewChange, message, view_change::C};
+use prost::Message as _;
+
+use crate::pbft::ReplicaId;
+use crate::pbft::config::PlantedBug;
+use crate::pbft::error::RejectReason;
+use crate::pbft::log::MAX_QSET_PER_SEQ;
+use crate::pbft::output::PersistOp;
+use crate::pbft::replica::Replica;
+use crate::pbft::state::Timer;
+
+/// The bytes a VIEW-CHANGE signature covers.
+pub(crate) fn signing_bytes(vc: &ViewChange) -> Vec<u8> {
+    let mut unsigned = vc.clone();
+    unsigned.signature.clear();
+    unsigned.encode_to_vec()
+}
+
+impl Replica {
+    /// Leaves the current view for `view`: stop the normal-case timers,
+    /// forget per-view state, keep committed-but-unexecuted certificates.
+    pub(crate) fn leave_view(&mut self, view: u64) {
+        for t in [Timer::Request, Timer::NullRequest, Timer::Batch] {
+            self.timers.stop(&t);
+        }
+        self.view = view;
+        self.active_view = false;
+        self.vc.new_view = None;
+        self.vc.quorum_reached = false;
+        self.vc.new_view_sent_to.clear();
+        self.vc.missing.clear();
+        self.reqs.clear_pending();
+        let (q, cq, last_exec) = (self.quorum(), self.commit_quorum(), self.last_exec);
+        self.log
+            .certs
+            .retain(|(v, n), c| *v >= view || (*n > last_exec && c.committed(q, cq)));
+        self.vc.store.retain(|_, m| m.view >= view);
+    }
+
+    /// v0.6 `sendViewChange`: move to view + 1 and broadcast a signed
+    /// VIEW-CHANGE carrying our checkpoints (C), prepared (P) and
+    /// pre-prepared (Q) entries, persisted first.
+    pub(crate) fn send_view_change(&mut self) {
+        let view = self.view.saturating_add(1);
+        self.leave_view(view);
+        let mut vc = ViewChange {
+            view,
+            h: self.h,
+            cset: self
+                .log
+                .chkpts
+                .iter()
+                .map(|(n, id)| C {
+                    sequence_number: *n,
+                    id: id.clone(),
+                })
+                .collect(),
+            pset: self.log.pset.values().cloned().collect(),
+            qset: self.log.qset.values().cloned().collect(),
+            replica_id: self.cfg.id,
+            signature: Vec::new(),
+        };
+        if self.cfg.bug(PlantedBug::ForgetPSet) {
+            vc.pset.clear();
+        }
+        vc.signature = self.signer.sign(&signing_bytes(&vc)).to_vec();
+        tracing::info!(replica = self.cfg.id, view, "sending view change");
+        self.persist(PersistOp::ViewChange(vc.clone()));
+        self.broadcast(message::Payload::ViewChange(vc.clone()));
+        self.set_timer(Timer::ResendViewChange, self.cfg.timeout_resend_view_change);
+        self.vc.store.insert(self.cfg.id, vc);
+        self.check_view_change_quorum();
+    }
+
+    pub(crate) fn on_view_change(
+        &mut self,
+        from: ReplicaId,
+        vc: ViewChange,
+    ) -> Result<(), RejectReason> {
+        self.verify_view_change(&vc)?;
+        if vc.view <= self.view && self.maybe_resend_new_view(from) {
+            return Ok(());
+        }
+        if vc.view < self.view {
+            return Err(RejectReason::WrongView {
+                view: vc.view,
+                current: self.view,
+            });
+        }
+        if self.vc.store.get(&from).is_some_and(|m| m.view >= vc.view) {
+            return Err(RejectReason::Duplicate);
+        }
+        let view = vc.view;
+        self.vc.store.insert(from, vc);
+        if self.join_higher_view() {
+            return Ok(());
+        }
+        if view == self.view {
+            self.check_view_change_quorum();
+            if self.vc.quorum_reached && !self.active_view && self.is_primary() {
+                self.send_new_view();
+            }
+        }
+        Ok(())
+    }
+
+    /// Signature, sender and structure of a VIEW-CHANGE.
+    pub(crate) fn verify_view_change(&self, vc: &ViewChange) -> Result<(), RejectReason> {
+        let key = self
+            .cfg
+            .keys
+            .public_key(vc.replica_id)
+            .ok_or(RejectReason::UnknownReplica(vc.replica_id))?;
+        key.verify(&signing_bytes(vc), &vc.signature)
+            .map_err(|_| RejectReason::BadSignature(vc.replica_id))?;
+        self.correct_view_change(vc)
+    }
+
+    /// v0.6 `correctViewChange`, plus size bounds: P/Q entries from earlier
+    /// views inside (h, h+L], checkpoints inside [h, h+L].
+    fn correct_view_change(&self, vc: &ViewChange) -> Result<(), RejectReason> {
+        let l = self.cfg.log_size();
+        let high = vc.h.saturating_add(l);
+        if vc.view == 0 {
+            return Err(RejectReason::InvalidViewChange("view 0"));
+        }
+        let max_pq = usize::try_from(l).unwrap_or(usize::MAX);
+        if vc.pset.len() > max_pq || vc.qset.len() > max_pq.saturating_mul(MAX_QSET_PER_SEQ) {
+            return Err(RejectReason::InvalidViewChange("oversized P or Q set"));
+        }
+        if vc.cset.len()
+            > usize::try_from(l / self.cfg.k)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1)
+        {
+            return Err(RejectReason::InvalidViewChange("oversized C set"));
+        }
+        let pq_ok = vc
+            .pset
+            .iter()
+            .chain(vc.qset.iter())
+            .all(|p| p.view < vc.view && p.sequence_number > vc.h && p.sequence_number <= high);
+        if !pq_ok {
+            return Err(RejectReason::InvalidViewChange("P/Q entry out of range"));
+        }
+        if !vc
+            .cset
+            .iter()
+            .all(|c| c.sequence_number >= vc.h && c.sequence_number <= high)
+        {
+            return Err(RejectReason::InvalidViewChange("checkpoint out of range"));
+        }
+        Ok(())
+    }
+
+    /// fabrik: a replica still in an older view (or re-announcing after a
+    /// restart) gets our NEW-VIEW, once per view; it is self-certifying
+    /// (signed VIEW-CHANGEs), so it can jump to our view.
+    fn maybe_resend_new_view(&mut self, to: ReplicaId) -> bool {
+        if !self.active_view || self.vc.new_view_sent_to.contains(&to) {
+            return false;
+        }
+        let Some(nv) = self.vc.new_view.clone() else {
+            return false;
+        };
+        self.vc.new_view_sent_to.insert(to);
+        self.send(to, message::Payload::NewView(nv));
+        true
+    }
+
+    /// PBFT §4.5.2: f+1 VIEW-CHANGEs for views above ours make us send one
+    /// for the smallest of them.
+    fn join_higher_view(&mut self) -> bool {
+        let higher: Vec<u64> = self
+            .vc
+            .store
+            .values()
+            .filter(|m| m.view > self.view)
+            .map(|m| m.view)
+            .collect();
+        if higher.len() < self.cfg.weak_quorum() {
+            return false;
+        }
+        let Some(min) = higher.iter().min().copied() else {
+            return false;
+        };
+        tracing::info!(replica = self.cfg.id, view = min, "joining view change");
+        self.view = min.saturating_sub(1);
+        self.send_view_change();
+        true
+    }
+
+    /// N−f VIEW-CHANGEs for our view: start the (doubling) new-view timer;
+    /// the new primary sends NEW-VIEW, backups try to process one.
+    fn check_view_change_quorum(&mut self) {
+        if self.active_view || self.vc.quorum_reached {
+            return;
+        }
+        let count = self
+            .vc
+            .store
+            .values()
+            .filter(|m| m.view == self.view)
+            .count();
+        if count < self.cfg.all_correct_quorum() {
+            return;
+        }
+        self.vc.quorum_reached = true;
+        self.timers.stop(&Timer::ResendViewChange);
+        self.set_timer(Timer::NewView, self.vc.last_timeout);
+        self.vc.last_timeout = self
+            .vc
+            .last_timeout
+            .saturating_mul(2)
+            .min(self.cfg.max_view_change_timeout);
+        if self.is_primary() {
+            self.send_new_view();
+        } else {
+            self.process_new_view();
+        }
+    }
+
+    /// v0.6 `viewChangeResendTimerEvent`: resend our VIEW-CHANGE.
+    pub(crate) fn on_resend_view_change(&mut self) {
+        if self.active_view {
+            return;
+        }
+        let Some(own) = self
+            .vc
+            .store
+            .get(&self.cfg.id)
+            .filter(|m| m.view == self.view)
+            .cloned()
+        else {
+            return;
+        };
+        self.broadcast(message::Payload::ViewChange(own));
+        self.set_timer(Timer::ResendViewChange, self.cfg.timeout_resend_view_change);
+    }
+
+    /// The request timer (active view) or the new-view timer (view change)
+    /// expired: v0.6 `viewChangeTimerEvent`.
+    pub(crate) fn on_progress_timeout(&mut self, timer: Timer) {
+        let relevant = match timer {
+            Timer::Request => self.active_view,
+            _ => !self.active_view,
+        };
+        if relevant {
+            tracing::info!(
+                replica = self.cfg.id,
+                ?timer,
+                view = self.view,
+                "timer expired, view change"
+            );
+            self.send_view_change();
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Replica state other than the log: timers, the outstanding-request store
+//! of v0.6's batch layer (`obcBatch.reqStore`), the per-replica timestamp
+//! deduplicator (`deduplicator.go`), and the view-change and state-transfer
+//! bookkeeping.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fabrik_proto::pbft::{NewView, Request, ViewChange};
+
+use super::ReplicaId;
+use crate::time::Duration;
+
+/// The replica's timers (style.md 10.2 rule 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timer {
+    /// Outstanding requests must execute before this fires (v0.6 request
+    /// timeout), else a view change starts.
+    Request,
+    /// The new view must be installed before this fires (doubles).
+    NewView,
+    /// Resend our VIEW-CHANGE.
+    ResendViewChange,
+    /// Primary: send a null request; backup: the primary is silent.
+    NullRequest,
+    /// Primary: cut a partial batch.
+    Batch,
+}
+
+/// A request's timestamp as a comparable pair.
+pub(crate) fn timestamp_of(req: &Request) -> (i64, i32) {
+    req.timestamp
+        .as_ref()
+        .map_or((0, 0), |t| (t.seconds, t.nanos))
+}
+
+/// Outstanding requests in arrival order; `pending` are those assigned to
+/// a pre-prepare in the current view.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestStore {
+    next: u64,
+    order: BTreeMap<u64, String>,
+    reqs: BTreeMap<String, (u64, Request)>,
+    pending: BTreeSet<String>,
+}
+
+impl RequestStore {
+    pub(crate) fn len(&self) -> usize {
+        self.reqs.len()
+    }
+
+    pub(crate) fn contains(&self, digest: &str) -> bool {
+        self.reqs.contains_key(digest)
+    }
+
+    pub(crate) fn insert(&mut self, digest: String, req: Request) {
+        let at = self.next;
+        self.next = self.next.saturating_add(1);
+        self.order.insert(at, digest.clone());
+        self.reqs.insert(digest, (at, req));
+    }
+
+    pub(crate) fn remove(&mut self, digest: &str) {
+        if let Some((at, _)) = self.reqs.remove(digest) {
+            self.order.remove(&at);
+        }
+        self.pending.remove(digest);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = RequestStore {
+            next: self.next,
+            ..RequestStore::default()
+        };
+    }
+
+    pub(crate) fn mark_pending(&mut self, digest: &str) {
+        if self.reqs.contains_key(digest) {
+            self.pending.insert(digest.to_owned());
+        }
+    }
+
+    pub(crate) fn clear_pending(&mut self) {
+        self.pending.clear();
+    }
+
+    pub(crate) fn unassigned(&self) -> usize {
+        self.reqs.len().saturating_sub(self.pending.len())
+    }
+
+    /// Up to `max` unassigned requests in arrival order, marked pending.
+    pub(crate) fn take_unassigned(&mut self, max: usize) -> Vec<Request> {
+        let picked: Vec<String> = self
+            .order
+            .values()
+            .filter(|d| !self.pending.contains(*d))
+            .take(max)
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(picked.len());
+        for d in picked {
+            if let Some((_, r)) = self.reqs.get(&d) {
+                out.push(r.clone());
+            }
+            self.pending.insert(d);
+        }
+        out
+    }
+}
+
+/// Executed timestamps of one origin replica: everything at or below `low`
+/// counts as executed, plus the `recent` ones above it.
+#[derive(Debug, Clone, Default)]
+struct ExecWindow {
+    low: (i64, i32),
+    recent: BTreeSet<(i64, i32)>,
+}
+
+/// How many executed timestamps above `low` are remembered per origin.
+const DEDUP_WINDOW: usize = 1024;
+
+/// v0.6 `deduplicator`, made reorder-tolerant: a request is new unless its
+/// timestamp was executed (or is at or below the origin's low mark). v0.6
+/// also dropped any request not newer than the last one *received*, which
+/// loses requests that the network reorders.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Dedup {
+    executed: BTreeMap<ReplicaId, ExecWindow>,
+}
+
+impl Dedup {
+    pub(crate) fn is_new(&self, req: &Request) -> bool {
+        let ts = timestamp_of(req);
+        self.executed
+            .get(&req.replica_id)
+            .is_none_or(|w| ts > w.low && !w.recent.contains(&ts))
+    }
+
+    pub(crate) fn executed(&mut self, req: &Request) {
+        let ts = timestamp_of(req);
+        let w = self.executed.entry(req.replica_id).or_default();
+        if ts <= w.low {
+            return;
+        }
+        w.recent.insert(ts);
+        while w.recent.len() > DEDUP_WINDOW {
+            match w.recent.pop_first() {
+                Some(first) => w.low = first,
+                None => break,
+            }
+        }
+    }
+}
+
+/// A state-transfer target: a checkpoint with a weak certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) seq: u64,
+    pub(crate) id: String,
+    pub(crate) replicas: Vec<ReplicaId>,
+}
+
+/// v0.6 `skipInProgress`, `stateTransferring`, `highStateTarget`, `hChkpts`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Transfer {
+    pub(crate) skip: bool,
+    pub(crate) transferring: bool,
+    pub(crate) high_target: Option<Target>,
+    pub(crate) hchkpts: BTreeMap<ReplicaId, u64>,
+}
+
+/// View-change bookkeeping: the latest VIEW-CHANGE of each replica (one per
+/// replica keeps it bounded), the NEW-VIEW of the current view, the
+/// doubling timeout and the batches a new view still lacks.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewChanges {
+    pub(crate) store: BTreeMap<ReplicaId, ViewChange>,
+    pub(crate) new_view: Option<NewView>,
+    pub(crate) last_timeout: Duration,
+    pub(crate) quorum_reached: bool,
+    pub(crate) missing: BTreeSet<String>,
+    pub(crate) new_view_sent_to: BTreeSet<ReplicaId>,
+}
+
+impl ViewChanges {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        ViewChanges {
+            store: BTreeMap::new(),
+            new_view: None,
+            last_timeout: timeout,
+            quorum_reached: false,
+            missing: BTreeSet::new(),
+            new_view_sent_to: BTreeSet::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabrik_proto::Timestamp;
+
+    fn req(origin: u64, secs: i64) -> Request {
+        Request {
+            timestamp: Some(Timestamp {
+                seconds: secs,
+                nanos: 0,
+            }),
+            payload: vec![],
+            replica_id: origin,
+            signature: vec![],
+        }
+    }
+
+    #[test]
+    fn dedup_accepts_reordered_requests_but_not_executed_ones() {
+        let mut d = Dedup::default();
+        d.executed(&req(1, 5));
+        assert!(!d.is_new(&req(1, 5)));
+        assert!(
+            d.is_new(&req(1, 3)),
+            "an older, unexecuted request is still new"
+        );
+        assert!(d.is_new(&req(2, 5)), "timestamps are per origin");
+    }
+
+    #[test]
+    fn request_store_hands_out_unassigned_in_arrival_order() {
+        let mut s = RequestStore::default();
+        s.insert("b".into(), req(0, 2));
+        s.insert("a".into(), req(0, 1));
+        let first = s.take_unassigned(1);
+        assert_eq!(first, vec![req(0, 2)]);
+        assert_eq!(s.unassigned(), 1);
+        s.clear_pending();
+        assert_eq!(s.unassigned(), 2);
+        s.remove("b");
+        assert_eq!(s.take_unassigned(5), vec![req(0, 1)]);
+    }
+}
