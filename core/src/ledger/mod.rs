@@ -3,8 +3,10 @@
 //! hashing, the genesis block, chaincode naming. No disk: reads go through
 //! [`kv::KvRead`], writes come out as a [`kv::WriteBatch`].
 
+pub mod batch;
 pub mod block;
 pub mod buckettree;
+pub mod chain;
 pub mod codec;
 pub mod delta;
 pub mod error;
@@ -13,5 +15,8 @@ pub mod kv;
 pub mod naming;
 mod scan;
 
+pub use batch::{CommitParams, Committed, TxBatch, apply_delta_writes};
+pub use buckettree::BucketTreeConfig;
+pub use chain::Ledger;
 pub use delta::{DeltaDecodeError, StateDelta, UpdatedValue};
 pub use error::LedgerError;
