@@ -186,17 +186,14 @@ impl TxBatch {
     /// as the previous value.
     ///
     /// # Errors
-    /// [`LedgerError::NoTxOpen`]; [`LedgerError::EmptyKeyOrValue`] for an
-    /// empty key; store failure.
+    /// [`LedgerError::NoTxOpen`]; store failure. (As in v0.6, an empty key
+    /// is accepted here; it can never have been set.)
     pub fn delete<S: KvRead + ?Sized>(
         &mut self,
         store: &S,
         chaincode: &str,
         key: &str,
     ) -> Result<(), LedgerError> {
-        if key.is_empty() {
-            return Err(empty_key_or_value(chaincode, key));
-        }
         let previous = self.previous_value(store, chaincode, key, "delete")?;
         if let Some(tx) = self.open.as_mut() {
             tx.delta.delete(chaincode, key, previous);

@@ -292,6 +292,11 @@ fn misuse_is_reported() {
             key: "".into()
         })
     );
+    let err = batch.set(&kv, "cc", "k", vec![]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "An empty string key or a nil value is not supported"
+    );
     assert_eq!(
         batch.set(&kv, "cc", "k", vec![]),
         Err(LedgerError::EmptyKeyOrValue {

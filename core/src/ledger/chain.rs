@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use fabrik_proto::ProstMessage;
 use fabrik_proto::protos::{Block, BlockchainInfo, Transaction};
 
-use super::block::{block_hash, blockchain_info, encode_and_hash};
+use super::block::{blockchain_info, encode_and_hash};
 use super::buckettree::{BucketTreeConfig, committed_state_hash};
 use super::codec::{Reader, varint};
 use super::delta::StateDelta;
@@ -88,8 +88,9 @@ impl<'a, S: KvRead + ?Sized> Ledger<'a, S> {
         let Some(last) = height.checked_sub(1) else {
             return Ok(BlockchainInfo::default());
         };
-        let head = self.block(last)?;
-        let head_hash = block_hash(&head);
+        let mut head = self.block(last)?;
+        head.non_hash_data = None;
+        let head_hash = hash(&head.encode_to_vec());
         Ok(blockchain_info(height, &head, &head_hash))
     }
 

@@ -110,10 +110,9 @@ pub enum LedgerError {
         /// The open transaction.
         txid: String,
     },
-    /// v0.6 refuses an empty key or a nil (empty) value in `SetState`.
-    #[error(
-        "an empty string key or a nil value is not supported (chaincode {chaincode}, key {key:?})"
-    )]
+    /// v0.6 refuses an empty key or a nil (empty) value in `SetState`; the
+    /// text is v0.6's, verbatim, as the peer returns it to the chaincode.
+    #[error("An empty string key or a nil value is not supported")]
     EmptyKeyOrValue {
         /// Chaincode id.
         chaincode: String,
