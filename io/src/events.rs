@@ -134,6 +134,22 @@ impl Hub {
         }
     }
 
+    /// Subscribes from inside the peer (REST server-sent events) to events
+    /// matching `interests`. They arrive on the receiver, bounded by the
+    /// hub's per-subscriber buffer with the same full-buffer policy and drop
+    /// counting as Chat streams. End it with [`Hub::unsubscribe`].
+    pub fn subscribe(&self, interests: Vec<protos::Interest>) -> (u64, mpsc::Receiver<EventResult>) {
+        let (tx, rx) = mpsc::channel(self.buffer);
+        let id = self.add(tx);
+        self.update(id, |i| i.extend(interests));
+        (id, rx)
+    }
+
+    /// Ends subscription `id` (from [`Hub::subscribe`]).
+    pub fn unsubscribe(&self, id: u64) {
+        self.remove(id);
+    }
+
     fn add(&self, tx: mpsc::Sender<EventResult>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(id, Subscriber { interests: Vec::new(), tx });
