@@ -1,0 +1,259 @@
+//! The pure part of running chaincode in Docker: image and container names,
+//! the labels on everything the peer creates, the in-memory build context
+//! (a tar holding a `FROM scratch` Dockerfile and the chaincode binary) and
+//! the check that a binary is a statically linked ELF executable.
+
+use std::collections::HashMap;
+
+/// Label: the `peer.id` that owns a container or image.
+pub const LABEL_PEER: &str = "org.fabrik.peer";
+/// Label: the `peer.networkId` of the owning peer.
+pub const LABEL_NETWORK: &str = "org.fabrik.network";
+/// Label: the full chaincode name.
+pub const LABEL_CHAINCODE: &str = "org.fabrik.chaincode";
+/// Where the binary lives inside the image.
+pub const BINARY_PATH: &str = "/chaincode";
+/// The Dockerfile of every chaincode image. The chaincode runs as `nobody`.
+pub const DOCKERFILE: &str =
+    "FROM scratch\nCOPY chaincode /chaincode\nUSER 65534:65534\nENTRYPOINT [\"/chaincode\"]\n";
+/// Longest name component kept as is; longer ones are replaced by a hash.
+const MAX_COMPONENT: usize = 128;
+
+/// `<networkId>-<peerId>-<name>` as a valid Docker image and container name
+/// (lowercase; characters other than `[a-z0-9_.-]` become `-`; a component
+/// longer than 128 characters is replaced by the hex of its hash).
+pub fn image_name(network_id: &str, peer_id: &str, chaincode: &str) -> String {
+    [network_id, peer_id, chaincode]
+        .iter()
+        .map(|c| component(c))
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// One name component, made safe for Docker.
+fn component(raw: &str) -> String {
+    if raw.len() > MAX_COMPONENT {
+        return hex::encode(&fabrik_core::crypto::hash(raw.as_bytes())[..32]);
+    }
+    let mapped: String = raw
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "x".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// The labels every container and image of this peer carries.
+pub fn labels(network_id: &str, peer_id: &str, chaincode: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_PEER.to_string(), peer_id.to_string()),
+        (LABEL_NETWORK.to_string(), network_id.to_string()),
+        (LABEL_CHAINCODE.to_string(), chaincode.to_string()),
+    ])
+}
+
+/// Label filters (`label=k=v`) selecting everything one peer owns.
+pub fn owner_filter(network_id: &str, peer_id: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("{LABEL_PEER}={peer_id}"),
+            format!("{LABEL_NETWORK}={network_id}"),
+        ],
+    )])
+}
+
+/// The build context: an uncompressed tar with `Dockerfile` and `chaincode`.
+///
+/// # Errors
+/// Only if writing to memory fails (not expected), as text.
+pub fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
+    let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
+    let files: [(&str, &[u8], u32); 2] = [
+        ("Dockerfile", DOCKERFILE.as_bytes(), 0o644),
+        ("chaincode", binary, 0o755),
+    ];
+    for (name, bytes, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes)
+            .map_err(|e| format!("cannot build the image context: {e}"))?;
+    }
+    tar.into_inner()
+        .map_err(|e| format!("cannot build the image context: {e}"))
+}
+
+/// What kind of executable a chaincode binary is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryKind {
+    /// A statically linked ELF executable: runs in a `FROM scratch` image.
+    Static,
+    /// An ELF executable that needs a dynamic loader (`PT_INTERP`).
+    Dynamic,
+    /// Not an ELF file (or a truncated one).
+    NotElf,
+}
+
+/// Classifies `binary` by its ELF header and program headers. Never panics.
+pub fn binary_kind(binary: &[u8]) -> BinaryKind {
+    const PT_INTERP: u32 = 3;
+    if binary.get(..4) != Some(b"\x7fELF") {
+        return BinaryKind::NotElf;
+    }
+    let (Some(&class), Some(&data)) = (binary.get(4), binary.get(5)) else {
+        return BinaryKind::NotElf;
+    };
+    let le = data == 1;
+    let read = |off: usize, len: usize| -> Option<u64> {
+        let bytes = binary.get(off..off.checked_add(len)?)?;
+        let mut v = 0u64;
+        for i in 0..len {
+            let b = if le { bytes[len - 1 - i] } else { bytes[i] };
+            v = (v << 8) | u64::from(b);
+        }
+        Some(v)
+    };
+    let (phoff, phentsize, phnum) = match class {
+        2 => (read(0x20, 8), read(0x36, 2), read(0x38, 2)),
+        1 => (read(0x1c, 4), read(0x2a, 2), read(0x2c, 2)),
+        _ => return BinaryKind::NotElf,
+    };
+    let (Some(phoff), Some(size), Some(num)) = (phoff, phentsize, phnum) else {
+        return BinaryKind::NotElf;
+    };
+    for i in 0..num.min(4096) {
+        let Some(off) = i.checked_mul(size).and_then(|o| o.checked_add(phoff)) else {
+            return BinaryKind::NotElf;
+        };
+        match usize::try_from(off).ok().and_then(|o| read(o, 4)) {
+            Some(t) if t == u64::from(PT_INTERP) => return BinaryKind::Dynamic,
+            Some(_) => {}
+            None => return BinaryKind::NotElf,
+        }
+    }
+    BinaryKind::Static
+}
+
+/// Keeps at most the last `max` bytes of `text`, on a character boundary.
+pub fn tail(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn names_are_valid_docker_names() {
+        let hash = "ab".repeat(64);
+        assert_eq!(image_name("dev", "vp0", &hash), format!("dev-vp0-{hash}"));
+        assert_eq!(image_name("Dev", "VP 1", "My/CC"), "dev-vp-1-my-cc");
+        assert_eq!(image_name("", "-", "..."), "x-x-x");
+        let long = "z".repeat(300);
+        let name = image_name("dev", "vp0", &long);
+        assert_eq!(name.len(), "dev-vp0-".len() + 64);
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        );
+    }
+
+    #[test]
+    fn labels_name_the_owner_and_the_chaincode() {
+        let l = labels("net", "vp2", "cc");
+        assert_eq!(l[LABEL_PEER], "vp2");
+        assert_eq!(l[LABEL_NETWORK], "net");
+        assert_eq!(l[LABEL_CHAINCODE], "cc");
+        let f = owner_filter("net", "vp2");
+        assert_eq!(
+            f["label"],
+            vec![
+                "org.fabrik.peer=vp2".to_string(),
+                "org.fabrik.network=net".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn the_context_holds_the_dockerfile_and_the_executable_binary() {
+        let ctx = build_context(b"\x7fELFbinary").unwrap();
+        let mut archive = tar::Archive::new(ctx.as_slice());
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let name = entry.path().unwrap().display().to_string();
+            let mode = entry.header().mode().unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            seen.push((name, mode, data));
+        }
+        assert_eq!(
+            seen[0],
+            ("Dockerfile".into(), 0o644, DOCKERFILE.as_bytes().to_vec())
+        );
+        assert_eq!(
+            seen[1],
+            ("chaincode".into(), 0o755, b"\x7fELFbinary".to_vec())
+        );
+        assert!(DOCKERFILE.starts_with("FROM scratch\n"));
+    }
+
+    fn elf64(interp: bool) -> Vec<u8> {
+        let mut b = vec![0u8; 0x40 + 2 * 56];
+        b[..4].copy_from_slice(b"\x7fELF");
+        b[4] = 2;
+        b[5] = 1;
+        b[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        b[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        b[0x38..0x3a].copy_from_slice(&2u16.to_le_bytes());
+        b[0x40..0x44].copy_from_slice(&6u32.to_le_bytes());
+        b[0x40 + 56..0x40 + 60].copy_from_slice(&(if interp { 3u32 } else { 1 }).to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn elf_binaries_are_classified_without_panics() {
+        assert_eq!(binary_kind(&elf64(false)), BinaryKind::Static);
+        assert_eq!(binary_kind(&elf64(true)), BinaryKind::Dynamic);
+        assert_eq!(binary_kind(b"#!/bin/sh\n"), BinaryKind::NotElf);
+        let full = elf64(true);
+        for cut in 0..full.len() {
+            let _ = binary_kind(&full[..cut]);
+        }
+        let mut huge = elf64(false);
+        huge[0x20..0x28].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert_eq!(binary_kind(&huge), BinaryKind::NotElf);
+    }
+
+    #[test]
+    fn this_test_binary_is_classified() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_ne!(binary_kind(&me), BinaryKind::NotElf);
+    }
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("hello", 3), "llo");
+        assert_eq!(tail("hé", 1), "");
+        assert_eq!(tail("ab", 10), "ab");
+    }
+}
