@@ -116,7 +116,9 @@ impl VerifyingKey {
             .try_into()
             .map_err(|_| SignatureError::BadLength(signature.len()))?;
         let sig = ed25519_dalek::Signature::from_bytes(&bytes);
-        self.0.verify(message, &sig).map_err(|_| SignatureError::Invalid)
+        self.0
+            .verify(message, &sig)
+            .map_err(|_| SignatureError::Invalid)
     }
 }
 
@@ -184,7 +186,13 @@ mod tests {
         let sig = key.sign(b"view-change");
         let vk = key.verifying_key();
         assert!(Verified::check((), &vk, b"view-change", &sig).is_ok());
-        assert_eq!(vk.verify(b"view-changE", &sig), Err(SignatureError::Invalid));
-        assert_eq!(vk.verify(b"x", &sig[..10]), Err(SignatureError::BadLength(10)));
+        assert_eq!(
+            vk.verify(b"view-changE", &sig),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            vk.verify(b"x", &sig[..10]),
+            Err(SignatureError::BadLength(10))
+        );
     }
 }

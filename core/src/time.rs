@@ -55,7 +55,9 @@ pub struct TimerTable<T: Ord + Clone> {
 
 impl<T: Ord + Clone> Default for TimerTable<T> {
     fn default() -> Self {
-        Self { deadlines: BTreeMap::new() }
+        Self {
+            deadlines: BTreeMap::new(),
+        }
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Config {
     pub noops: NoopsConfig,
     /// `logging.*`
     pub logging: LoggingConfig,
+    /// `vm.*`: the Docker engine that runs chaincode containers.
+    pub vm: VmConfig,
+    /// `operations.*` (ours): the metrics, health and readiness server.
+    pub operations: OperationsConfig,
 }
 
 /// `peer.*`
@@ -174,9 +178,13 @@ impl Default for DiscoveryConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ChaincodeMode {
-    /// Docker containers built by the peer (default when an engine answers).
-    /// v0.6's `net` is read as this.
+    /// Chosen at start-up (the default): `docker` when a Docker engine
+    /// answers at `vm.endpoint`, else `process`. In this mode a chaincode
+    /// whose binary is not statically linked runs as a process.
     #[default]
+    Auto,
+    /// Docker containers built `FROM scratch` by the peer (static binaries).
+    /// v0.6's `net` is read as this.
     #[serde(alias = "net")]
     Docker,
     /// The peer spawns the chaincode binary as a child process.
@@ -204,7 +212,7 @@ pub struct ChaincodeConfig {
 impl Default for ChaincodeConfig {
     fn default() -> Self {
         Self {
-            mode: ChaincodeMode::Docker,
+            mode: ChaincodeMode::Auto,
             startup_timeout: 300_000,
             execute_timeout: 30_000,
             keepalive: 0,
@@ -227,6 +235,22 @@ impl Default for RestConfig {
         Self {
             enabled: true,
             address: "127.0.0.1:7050".into(),
+        }
+    }
+}
+
+/// `operations.*`: the operations server (`/metrics`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperationsConfig {
+    /// `operations.address`; empty disables the server.
+    pub address: String,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:9443".into(),
         }
     }
 }
@@ -311,6 +335,62 @@ impl Default for LoggingConfig {
             level: String::new(),
             node: "info".into(),
             format: "text".into(),
+        }
+    }
+}
+
+/// `vm.*` (v0.6 `core.yaml` `vm` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VmConfig {
+    /// `vm.endpoint`: the Docker engine's local socket (`unix://` only: the
+    /// peer talks to Docker over the local socket, never over TCP).
+    pub endpoint: String,
+    /// `vm.docker.*`
+    pub docker: VmDockerConfig,
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            docker: VmDockerConfig::default(),
+        }
+    }
+}
+
+/// `vm.docker.*`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct VmDockerConfig {
+    /// `vm.docker.hostConfig.*`: limits and network of chaincode containers.
+    pub host_config: DockerHostConfig,
+}
+
+/// `vm.docker.hostConfig.*`, named after Docker's own `HostConfig` fields
+/// as in v0.6 (env `CORE_VM_DOCKER_HOSTCONFIG_MEMORY`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "PascalCase")]
+pub struct DockerHostConfig {
+    /// `NetworkMode`: `host` (default) lets the chaincode reach a peer that
+    /// listens on 127.0.0.1; any other mode needs a `peer.address` the
+    /// container can reach.
+    pub network_mode: String,
+    /// `Memory`: memory limit in bytes (v0.6 default 2 GiB; 0 = none).
+    pub memory: i64,
+    /// `NanoCpus`: CPU limit in 10⁻⁹ CPUs (default 1 CPU; 0 = none).
+    pub nano_cpus: i64,
+    /// `PidsLimit`: most processes and threads in the container (0 = none).
+    pub pids_limit: i64,
+}
+
+impl Default for DockerHostConfig {
+    fn default() -> Self {
+        Self {
+            network_mode: "host".into(),
+            memory: 2_147_483_648,
+            nano_cpus: 1_000_000_000,
+            pids_limit: 256,
         }
     }
 }

@@ -28,7 +28,9 @@ impl Default for Clock {
 impl Clock {
     /// A clock whose epoch is now.
     pub fn new() -> Self {
-        Self { epoch: tokio::time::Instant::now() }
+        Self {
+            epoch: tokio::time::Instant::now(),
+        }
     }
 
     /// The current time as a core instant.
@@ -50,17 +52,25 @@ pub trait Effects<M: Machine> {
 
     /// An input was refused by the machine (log it, count it).
     fn rejected(&mut self, reject: M::Reject);
+
+    /// Whether the loop should end (checked after every drain).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
-/// Runs `machine` until its inbox closes or `stop` becomes true after an
-/// output (checked through [`Effects`] implementations that own the flag).
-pub async fn run<M, E>(machine: &mut M, inbox: &mut mpsc::Receiver<M::Input>, effects: &mut E, clock: Clock)
-where
+/// Runs `machine` until its inbox closes or [`Effects::should_stop`] says so.
+pub async fn run<M, E>(
+    machine: &mut M,
+    inbox: &mut mpsc::Receiver<M::Input>,
+    effects: &mut E,
+    clock: Clock,
+) where
     M: Machine + Send,
     M::Input: Send,
     E: Effects<M> + Send,
 {
-    loop {
+    while !effects.should_stop() {
         let deadline = machine.poll_timeout();
         let input = match deadline {
             Some(at) if clock.now() >= at => {

@@ -7,7 +7,7 @@
 //! and the v0.6 timeout semantics (`events.timeout` ms: < 0 drop at once when
 //! full, 0 block, > 0 wait that long then drop); every drop is counted.
 
-use fabrik_proto::protos::{self, event, interest, EventType};
+use fabrik_proto::protos::{self, EventType, event, interest};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,7 +57,9 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub").field("subscribers", &self.subscriber_count()).finish()
+        f.debug_struct("Hub")
+            .field("subscribers", &self.subscriber_count())
+            .finish()
     }
 }
 
@@ -138,7 +140,10 @@ impl Hub {
     /// matching `interests`. They arrive on the receiver, bounded by the
     /// hub's per-subscriber buffer with the same full-buffer policy and drop
     /// counting as Chat streams. End it with [`Hub::unsubscribe`].
-    pub fn subscribe(&self, interests: Vec<protos::Interest>) -> (u64, mpsc::Receiver<EventResult>) {
+    pub fn subscribe(
+        &self,
+        interests: Vec<protos::Interest>,
+    ) -> (u64, mpsc::Receiver<EventResult>) {
         let (tx, rx) = mpsc::channel(self.buffer);
         let id = self.add(tx);
         self.update(id, |i| i.extend(interests));
@@ -152,7 +157,13 @@ impl Hub {
 
     fn add(&self, tx: mpsc::Sender<EventResult>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, Subscriber { interests: Vec::new(), tx });
+        self.lock().insert(
+            id,
+            Subscriber {
+                interests: Vec::new(),
+                tx,
+            },
+        );
         id
     }
 
@@ -214,7 +225,12 @@ impl EventsService {
     }
 }
 
-async fn serve_client(hub: Arc<Hub>, id: u64, tx: mpsc::Sender<EventResult>, mut inbound: Streaming<protos::Event>) {
+async fn serve_client(
+    hub: Arc<Hub>,
+    id: u64,
+    tx: mpsc::Sender<EventResult>,
+    mut inbound: Streaming<protos::Event>,
+) {
     while let Some(Ok(msg)) = inbound.next().await {
         let reply = match &msg.event {
             Some(event::Event::Register(reg)) => validate(&reg.events).map(|()| {
@@ -227,7 +243,9 @@ async fn serve_client(hub: Arc<Hub>, id: u64, tx: mpsc::Sender<EventResult>, mut
                 Ok(())
             }
             None => Ok(()),
-            Some(_) => Err(Status::invalid_argument("invalid event from client: only register and unregister are accepted")),
+            Some(_) => Err(Status::invalid_argument(
+                "invalid event from client: only register and unregister are accepted",
+            )),
         };
         let failed = reply.is_err();
         let out = reply.map(|()| msg);
@@ -242,11 +260,21 @@ async fn serve_client(hub: Arc<Hub>, id: u64, tx: mpsc::Sender<EventResult>, mut
 impl protos::events_server::Events for EventsService {
     type ChatStream = Pin<Box<dyn Stream<Item = EventResult> + Send + 'static>>;
 
-    async fn chat(&self, request: Request<Streaming<protos::Event>>) -> Result<Response<Self::ChatStream>, Status> {
+    async fn chat(
+        &self,
+        request: Request<Streaming<protos::Event>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
         let (tx, rx) = mpsc::channel(self.hub.buffer);
         let id = self.hub.add(tx.clone());
-        tokio::spawn(serve_client(Arc::clone(&self.hub), id, tx, request.into_inner()));
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        tokio::spawn(serve_client(
+            Arc::clone(&self.hub),
+            id,
+            tx,
+            request.into_inner(),
+        ));
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }
 
@@ -280,7 +308,10 @@ mod tests {
         assert!(matches(&cc_interest("cc", "x"), &cc_event("cc", "x")));
         assert!(!matches(&cc_interest("cc", "y"), &cc_event("cc", "x")));
         assert!(!matches(&cc_interest("other", ""), &cc_event("cc", "x")));
-        let block = protos::Interest { event_type: EventType::Block as i32, reg_info: None };
+        let block = protos::Interest {
+            event_type: EventType::Block as i32,
+            reg_info: None,
+        };
         assert!(!matches(&block, &cc_event("cc", "x")));
     }
 
@@ -295,8 +326,15 @@ mod tests {
         let (hub, publisher) = Hub::start(1, SendPolicy::Drop);
         let (tx, mut rx) = mpsc::channel(1);
         let id = hub.add(tx);
-        hub.update(id, |i| i.push(protos::Interest { event_type: EventType::Block as i32, reg_info: None }));
-        let block = protos::Event { event: Some(event::Event::Block(protos::Block::default())) };
+        hub.update(id, |i| {
+            i.push(protos::Interest {
+                event_type: EventType::Block as i32,
+                reg_info: None,
+            })
+        });
+        let block = protos::Event {
+            event: Some(event::Event::Block(protos::Block::default())),
+        };
         for _ in 0..3 {
             publisher.publish(block.clone()).await;
         }

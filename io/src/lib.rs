@@ -1,9 +1,17 @@
 //! fabrik-io: runs the pure machines of fabrik-core against the real world
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
 
+pub mod chaincode;
 pub mod config;
+pub mod consensus;
 pub mod ctor;
-pub mod node;
-pub mod store;
 pub mod driver;
 pub mod events;
+pub mod exec;
+pub mod grpc;
+pub mod jsonv06;
+pub mod metrics;
+pub mod node;
+pub mod ops;
+pub mod rest;
+pub mod store;

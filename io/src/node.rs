@@ -1,23 +1,214 @@
-//! Wiring of one running peer: store, consensus, chaincode support, servers.
-//! (Filled in by the node integration work.)
+//! Wiring of one running peer: the store and genesis block, NOOPS consensus
+//! and its committer, chaincode support, the main gRPC server (Devops,
+//! Openchain, Admin, ChaincodeSupport) and the Events server.
 
+use crate::chaincode::launcher::{LaunchConfig, Launcher};
+use crate::chaincode::registry::Registry;
+use crate::chaincode::service::ChaincodeSupportService;
 use crate::config::Config;
+use crate::consensus;
+use crate::driver::Clock;
+use crate::events::{EventsService, Hub, SendPolicy};
+use crate::exec::{ExecSettings, Executor};
+use crate::grpc::{admin::AdminService, devops::DevopsService, openchain::OpenchainService};
+use crate::store::Store;
+use fabrik_core::chaincode::Config as HandlerConfig;
+use fabrik_core::ledger::buckettree::BucketTreeConfig;
+use fabrik_proto::protos::{
+    admin_server::AdminServer, chaincode_support_server::ChaincodeSupportServer,
+    devops_server::DevopsServer, events_server::EventsServer, openchain_server::OpenchainServer,
+};
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use crate::consensus::Submitter;
 
 /// Why a node failed to start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
-    /// Not built yet.
-    #[error("{0}")]
-    Other(String),
+    /// A listener could not bind.
+    #[error(
+        "cannot listen on {address} ({key}): {source}; is another peerd running? change {key} or stop it"
+    )]
+    Bind {
+        /// The address.
+        address: String,
+        /// The config key it came from.
+        key: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The data directory could not be prepared.
+    #[error("cannot use data directory {path} (peer.fileSystemPath): {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::OpenError),
+    /// The genesis block could not be written.
+    #[error(transparent)]
+    Genesis(#[from] crate::exec::CommitError),
+    /// A configuration value the node cannot use.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// A server failed.
+    #[error("gRPC server on {0} failed: {1}")]
+    Server(String, String),
 }
 
-/// Runs the peer until `shutdown` resolves (or an Admin.StopServer call).
+async fn bind(address: &str, key: &'static str) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| NodeError::Bind {
+            address: address.to_string(),
+            key,
+            source,
+        })
+}
+
+/// Runs the peer until `shutdown` resolves or Admin.StopServer is called.
 ///
 /// # Errors
 /// When a listener cannot bind or the store cannot be opened.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), NodeError> {
-    let _ = config;
-    shutdown.await;
+pub async fn run(
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let auto_mode = config.chaincode.mode == crate::config::ChaincodeMode::Auto;
+    config.chaincode.mode =
+        crate::chaincode::docker::choose_mode(config.chaincode.mode, &config.vm.endpoint).await;
+    let root = config.peer.file_system_path.clone();
+    let data_dir = |source| NodeError::DataDir {
+        path: root.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(root.join("db")).map_err(data_dir)?;
+    let store = Arc::new(Store::open(&root.join("db"))?);
+    let clock = Clock::new();
+    let registry = Registry::new();
+    let launcher = Arc::new(
+        Launcher::new(
+            LaunchConfig {
+                mode: config.chaincode.mode,
+                dir: root.join("chaincode"),
+                peer_address: config.peer.address.clone(),
+                startup_timeout: Duration::from_millis(config.chaincode.startup_timeout),
+            },
+            registry.clone(),
+        )
+        .with_docker(crate::chaincode::docker::DockerSettings::from_config(
+            &config, auto_mode,
+        )),
+    );
+    launcher.prepare().await;
+    let events_cfg = &config.peer.validator.events;
+    let (hub, publisher) = Hub::start(
+        events_cfg.buffersize,
+        SendPolicy::from_timeout_ms(events_cfg.timeout),
+    );
+    let state = &config.ledger.state;
+    let executor = Arc::new(Executor::new(
+        Arc::clone(&store),
+        Arc::clone(&launcher),
+        publisher,
+        ExecSettings {
+            execute_timeout: Duration::from_millis(config.chaincode.execute_timeout),
+            startup_timeout: Duration::from_millis(config.chaincode.startup_timeout),
+            delta_history_size: state.delta_history_size,
+            buckets: BucketTreeConfig::new(state.num_buckets, state.max_grouping_at_each_level)
+                .map_err(|e| NodeError::Config(format!("ledger.state: {e}")))?,
+        },
+    ));
+    executor.ensure_genesis()?;
+    let noops = fabrik_core::noops::Config {
+        block_size: config.noops.block.size,
+        block_wait: Duration::from_millis(config.noops.block.wait),
+        ..Default::default()
+    };
+    let submitter = consensus::start_noops(
+        noops,
+        config.peer.validator.consensus.buffersize,
+        Arc::clone(&executor),
+        clock,
+    );
+
+    let handler = HandlerConfig {
+        keepalive: (config.chaincode.keepalive > 0)
+            .then(|| Duration::from_secs(config.chaincode.keepalive)),
+        ..Default::default()
+    };
+    let stop = Arc::new(Notify::new());
+    let main_listener = bind(&config.peer.listen_address, "peer.listenAddress").await?;
+    let events_listener = bind(&events_cfg.address, "peer.validator.events.address").await?;
+    tracing::info!(
+        peer = %config.peer.id,
+        address = %config.peer.listen_address,
+        events = %events_cfg.address,
+        mode = ?config.chaincode.mode,
+        "peer started"
+    );
+
+    let parts = crate::rest::start::Parts {
+        executor: Arc::clone(&executor),
+        submitter: submitter.clone(),
+        store: Arc::clone(&store),
+        hub: Arc::clone(&hub),
+        metrics: crate::metrics::Metrics::new(),
+        readiness: crate::ops::Readiness::default(),
+    };
+    let client_servers = crate::rest::start::start(&config, parts, Arc::new(Vec::new)).await?;
+    let main = tonic::transport::Server::builder()
+        .add_service(DevopsServer::new(DevopsService::new(
+            Arc::clone(&executor),
+            submitter,
+            config.chaincode.mode,
+        )))
+        .add_service(OpenchainServer::new(OpenchainService::new(Arc::clone(
+            &store,
+        ))))
+        .add_service(AdminServer::new(AdminService::new(
+            Arc::clone(&stop),
+            root.join("peer.pid"),
+        )))
+        .add_service(ChaincodeSupportServer::new(ChaincodeSupportService::new(
+            registry, handler, clock,
+        )))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(main_listener),
+            stopped(Arc::clone(&stop)),
+        );
+    let events = tonic::transport::Server::builder()
+        .add_service(EventsServer::new(EventsService::new(hub)))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(events_listener),
+            stopped(Arc::clone(&stop)),
+        );
+    let main = tokio::spawn(main);
+    let events = tokio::spawn(events);
+
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down"),
+        () = stop.notified() => tracing::info!("stopping on request"),
+    }
+    stop.notify_waiters();
+    client_servers.stop().await;
+    launcher.shutdown().await;
+    let address = config.peer.listen_address.clone();
+    if let Ok(Err(e)) = main.await {
+        return Err(NodeError::Server(address, e.to_string()));
+    }
+    let _ = events.await;
     Ok(())
+}
+
+async fn stopped(stop: Arc<Notify>) {
+    stop.notified().await;
 }

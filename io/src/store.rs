@@ -42,7 +42,10 @@ impl Store {
     /// # Errors
     /// [`OpenError`] naming the directory when fjall cannot open or recover it.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
-        let err = |source| OpenError { path: dir.to_path_buf(), source };
+        let err = |source| OpenError {
+            path: dir.to_path_buf(),
+            source,
+        };
         let db = Database::builder(dir).open().map_err(err)?;
         let open = |p: Partition| db.keyspace(p.name(), KeyspaceCreateOptions::default);
         Ok(Self {
@@ -85,7 +88,8 @@ impl Store {
                 None => fb.remove(ks, w.key.as_slice()),
             }
         }
-        fb.commit().map_err(|e| StoreError(format!("commit to {}: {e}", self.path.display())))
+        fb.commit()
+            .map_err(|e| StoreError(format!("commit to {}: {e}", self.path.display())))
     }
 }
 
@@ -95,7 +99,10 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
 
 impl KvRead for Store {
     fn get(&self, partition: Partition, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let value = self.keyspace(partition).get(key).map_err(|e| read_err(&self.path, e))?;
+        let value = self
+            .keyspace(partition)
+            .get(key)
+            .map_err(|e| read_err(&self.path, e))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -107,7 +114,11 @@ impl KvRead for Store {
         limit: usize,
     ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let ks = self.keyspace(partition);
-        let iter = if end.is_empty() { ks.range(start..) } else { ks.range(start..end) };
+        let iter = if end.is_empty() {
+            ks.range(start..)
+        } else {
+            ks.range(start..end)
+        };
         let mut out = Vec::new();
         for guard in iter.take(limit) {
             let (k, v) = guard.into_inner().map_err(|e| read_err(&self.path, e))?;
@@ -137,9 +148,17 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get(Partition::State, b"a").unwrap(), None);
-        assert_eq!(store.get(Partition::Blocks, b"a").unwrap(), Some(b"block".to_vec()));
+        assert_eq!(
+            store.get(Partition::Blocks, b"a").unwrap(),
+            Some(b"block".to_vec())
+        );
         let all = store.range(Partition::State, b"", b"", 10).unwrap();
         assert_eq!(all, vec![(b"b".to_vec(), b"2".to_vec())]);
-        assert!(store.range(Partition::State, b"", b"b", 10).unwrap().is_empty());
+        assert!(
+            store
+                .range(Partition::State, b"", b"b", 10)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -6,7 +6,10 @@ use prost::Message;
 
 #[test]
 fn chaincode_message_register_encodes_type_then_payload() {
-    let id = protos::ChaincodeId { path: String::new(), name: "mycc".into() };
+    let id = protos::ChaincodeId {
+        path: String::new(),
+        name: "mycc".into(),
+    };
     // ChaincodeID{name=2:"mycc"} = 12 04 'm' 'y' 'c' 'c'
     assert_eq!(id.encode_to_vec(), b"\x12\x04mycc");
     let msg = protos::ChaincodeMessage {
@@ -23,7 +26,10 @@ fn transaction_fields_use_v06_numbers() {
     let tx = protos::Transaction {
         r#type: transaction::Type::ChaincodeInvoke as i32,
         txid: "t1".into(),
-        timestamp: Some(prost_types::Timestamp { seconds: 1, nanos: 0 }),
+        timestamp: Some(prost_types::Timestamp {
+            seconds: 1,
+            nanos: 0,
+        }),
         ..Default::default()
     };
     // 08 02 | txid=5 -> 2a 02 't' '1' | timestamp=6 -> 32 02 (08 01)
@@ -60,13 +66,20 @@ fn pbft_prepare_and_batch_message_wrapping() {
         batch_digest: "d".into(),
         replica_id: 3,
     };
-    assert_eq!(prepare.encode_to_vec(), b"\x08\x01\x10\x02\x1a\x01d\x20\x03");
-    let inner = pbft::Message { payload: Some(pbft::message::Payload::Prepare(prepare)) };
+    assert_eq!(
+        prepare.encode_to_vec(),
+        b"\x08\x01\x10\x02\x1a\x01d\x20\x03"
+    );
+    let inner = pbft::Message {
+        payload: Some(pbft::message::Payload::Prepare(prepare)),
+    };
     // prepare is field 3 of `message`
     let inner_bytes = inner.encode_to_vec();
     assert_eq!(inner_bytes, b"\x1a\x09\x08\x01\x10\x02\x1a\x01d\x20\x03");
     let outer = pbft::BatchMessage {
-        payload: Some(pbft::batch_message::Payload::PbftMessage(inner_bytes.clone())),
+        payload: Some(pbft::batch_message::Payload::PbftMessage(
+            inner_bytes.clone(),
+        )),
     };
     // pbft_message is field 3 of `batch_message`
     let mut expected = vec![0x1a, inner_bytes.len() as u8];
@@ -76,7 +89,10 @@ fn pbft_prepare_and_batch_message_wrapping() {
 
 #[test]
 fn new_view_xset_encodes_in_key_order() {
-    let mut nv = pbft::NewView { view: 1, ..Default::default() };
+    let mut nv = pbft::NewView {
+        view: 1,
+        ..Default::default()
+    };
     nv.xset.insert(5, "b".into());
     nv.xset.insert(3, String::new());
     // xset=3 map entries {key=1 varint, value=2 string}; keys ascending.
@@ -90,10 +106,12 @@ fn new_view_xset_encodes_in_key_order() {
 fn events_interest_oneof_at_field_2() {
     let interest = protos::Interest {
         event_type: protos::EventType::Chaincode as i32,
-        reg_info: Some(protos::interest::RegInfo::ChaincodeRegInfo(protos::ChaincodeReg {
-            chaincode_id: "cc".into(),
-            event_name: String::new(),
-        })),
+        reg_info: Some(protos::interest::RegInfo::ChaincodeRegInfo(
+            protos::ChaincodeReg {
+                chaincode_id: "cc".into(),
+                event_name: String::new(),
+            },
+        )),
     };
     assert_eq!(interest.encode_to_vec(), b"\x08\x02\x12\x04\x0a\x02cc");
 }

@@ -1,1 +1,282 @@
-//! Helpers shared by fabrik's end-to-end tests.
+//! Helpers shared by fabrik's end-to-end tests: building and locating the
+//! workspace binaries, free ports, and a running `peerd` process with its
+//! own data directory that is killed when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace's target profile directory (`target/debug`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/<test> -> target/debug
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// Builds `peerd` and the example chaincodes once per test process and
+/// returns the path of binary `name`.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "peerd", "-p", "fabrik-examples"])
+            .status()
+            .expect("run cargo build");
+        assert!(
+            status.success(),
+            "cargo build of peerd and the examples failed"
+        );
+    });
+    let path = target_dir().join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `peerd node start` child process with its own data directory and ports.
+pub struct Peer {
+    /// Data directory (peer.fileSystemPath).
+    pub dir: tempfile::TempDir,
+    /// Main gRPC address.
+    pub address: String,
+    /// Events address.
+    pub events: String,
+    /// REST address.
+    pub rest: String,
+    child: Option<Child>,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Peer {
+    /// A peer (not yet started) with fresh ports and an empty data directory.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            address: format!("127.0.0.1:{}", free_port()),
+            events: format!("127.0.0.1:{}", free_port()),
+            rest: format!("127.0.0.1:{}", free_port()),
+            child: None,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Adds an environment variable for the peer process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.extra_env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The environment that points a peerd process (node or CLI) at this peer.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                "CORE_PEER_FILESYSTEMPATH".to_string(),
+                self.dir.path().display().to_string(),
+            ),
+            ("CORE_PEER_LISTENADDRESS".to_string(), self.address.clone()),
+            ("CORE_PEER_ADDRESS".to_string(), self.address.clone()),
+            (
+                "CORE_PEER_VALIDATOR_EVENTS_ADDRESS".to_string(),
+                self.events.clone(),
+            ),
+            ("CORE_REST_ADDRESS".to_string(), self.rest.clone()),
+        ];
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+
+    /// Starts `peerd node start <args>` and waits until it answers.
+    pub fn start(&mut self, args: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("peerd.log"))
+            .expect("peer log");
+        let child = Command::new(binary("peerd"))
+            .args(["node", "start"])
+            .args(args)
+            .envs(self.envs())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn peerd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.cli(&["node", "status"]).stdout == b"status:STARTED\n" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("peerd did not start; log:\n{}", self.log());
+    }
+
+    /// The peer's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("peerd.log")).unwrap_or_default()
+    }
+
+    /// Runs a `peerd` CLI command against this peer.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(binary("peerd"))
+            .args(args)
+            .envs(self.envs())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run peerd cli")
+    }
+
+    /// Kills the peer with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a chaincode binary against this peer (dev mode).
+    pub fn chaincode(&self, binary_name: &str, name: &str) -> ChildGuard {
+        let child = Command::new(binary(binary_name))
+            .env("CORE_CHAINCODE_ID_NAME", name)
+            .env("CORE_PEER_ADDRESS", &self.address)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chaincode");
+        ChildGuard(child)
+    }
+}
+
+impl Default for Peer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A child process killed on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns `Some` or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stdout of a CLI run as text, asserting success.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The chain height reported by the peer's Openchain service.
+pub fn height(address: &str) -> Option<u64> {
+    use fabrik_proto::protos::openchain_client::OpenchainClient;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let mut client = OpenchainClient::connect(format!("http://{address}"))
+            .await
+            .ok()?;
+        client
+            .get_block_count(())
+            .await
+            .ok()
+            .map(|r| r.into_inner().count)
+    })
+}
+
+/// Block `n` from the peer's Openchain service.
+pub fn block(address: &str, n: u64) -> Option<fabrik_proto::protos::Block> {
+    use fabrik_proto::protos::{BlockNumber, openchain_client::OpenchainClient};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let mut client = OpenchainClient::connect(format!("http://{address}"))
+            .await
+            .ok()?;
+        client
+            .get_block_by_number(BlockNumber { number: n })
+            .await
+            .ok()
+            .map(|r| r.into_inner())
+    })
+}
+
+/// Waits until the peer's height is `expected`; panics with the log if not.
+pub fn wait_height(peer: &Peer, expected: u64) {
+    let reached = eventually(Duration::from_secs(30), || {
+        (height(&peer.address) == Some(expected)).then_some(())
+    });
+    assert!(
+        reached.is_some(),
+        "height {:?}, expected {expected}; peer log:\n{}",
+        height(&peer.address),
+        peer.log()
+    );
+}
+
+/// Waits until a committed block holds transaction `txid`; returns the
+/// chain height at that moment.
+pub fn wait_for_tx(peer: &Peer, txid: &str) -> u64 {
+    let found = eventually(Duration::from_secs(30), || {
+        let h = height(&peer.address)?;
+        (1..h)
+            .rev()
+            .take(5)
+            .any(|n| {
+                block(&peer.address, n)
+                    .is_some_and(|b| b.transactions.iter().any(|t| t.txid == txid))
+            })
+            .then_some(h)
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "transaction {txid} never committed; peer log:\n{}",
+            peer.log()
+        )
+    })
+}

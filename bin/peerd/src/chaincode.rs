@@ -40,6 +40,9 @@ pub fn build_spec(args: &ChaincodeArgs) -> Result<ChaincodeSpec, CliError> {
             "Must supply value for chaincode name (-n) or path (-p) parameter.".into(),
         ));
     }
+    // The peer reads the chaincode from its own file system, so a relative
+    // path must not depend on the peer's working directory.
+    let path = absolute_path(path);
     let ctor = parse_cli_ctor(&args.ctor)?;
     let attributes: Vec<String> = serde_json::from_str(&args.attributes).map_err(|e| {
         CtorError::Invalid(format!(
@@ -54,6 +57,16 @@ pub fn build_spec(args: &ChaincodeArgs) -> Result<ChaincodeSpec, CliError> {
         attributes,
         ..ChaincodeSpec::default()
     })
+}
+
+fn absolute_path(path: String) -> String {
+    let p = std::path::Path::new(&path);
+    if path.is_empty() || p.is_absolute() || !p.exists() {
+        return path;
+    }
+    std::path::absolute(p)
+        .map(|a| a.display().to_string())
+        .unwrap_or(path)
 }
 
 fn language(lang: &str) -> Result<ChaincodeType, CliError> {

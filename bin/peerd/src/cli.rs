@@ -50,15 +50,18 @@ pub enum Command {
     /// Run, check or stop a peer.
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Deploy, invoke and query chaincode through a peer.
+    /// Package, deploy, invoke and query chaincode.
     #[command(subcommand)]
-    Chaincode(ChaincodeCommand),
+    Chaincode(ChaincodeCli),
     /// Look at the peer network.
     #[command(subcommand)]
     Network(NetworkCommand),
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Start a local network on 127.0.0.1, deploy example02, invoke and query
+    /// it through the peers, print every step, then keep serving until Ctrl-C.
+    Up(UpArgs),
     /// Print the version.
     Version,
 }
@@ -79,7 +82,29 @@ pub enum NodeCommand {
     Stop,
 }
 
-/// `peerd chaincode ...`
+/// `peerd chaincode ...`: `package` (local) and the commands sent to a peer.
+#[derive(Debug, Subcommand)]
+pub enum ChaincodeCli {
+    /// Write a code package (gzipped tar of a chaincode binary and a
+    /// manifest) for `peerd chaincode deploy -p <file>`.
+    Package(PackageArgs),
+    /// Deploy, invoke or query through a peer.
+    #[command(flatten)]
+    Peer(ChaincodeCommand),
+}
+
+/// `peerd chaincode package` flags.
+#[derive(Debug, Clone, Args)]
+pub struct PackageArgs {
+    /// The chaincode binary (statically linked to run in Docker).
+    #[arg(value_name = "BINARY")]
+    pub binary: PathBuf,
+    /// Where to write the package.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// `peerd chaincode deploy|invoke|query`
 #[derive(Debug, Subcommand)]
 pub enum ChaincodeCommand {
     /// Deploy chaincode; prints `Deploy chaincode: <name>`.
@@ -128,6 +153,20 @@ pub struct QueryArgs {
     /// Print the result in hex.
     #[arg(short = 'x', long = "hex")]
     pub hex: bool,
+}
+
+/// `peerd up` flags.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Stop the network and exit once the demo has run.
+    #[arg(long)]
+    pub exit_after_demo: bool,
+    /// Where to put the network's data (default: a new temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The example02 chaincode binary (default: `example02` next to peerd).
+    #[arg(long, value_name = "FILE")]
+    pub chaincode: Option<PathBuf>,
 }
 
 /// `peerd network ...`

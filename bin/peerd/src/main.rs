@@ -10,10 +10,12 @@ mod error;
 mod logging;
 mod network;
 mod node;
+mod package;
 mod pidfile;
+mod up;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, LogFormat, NetworkCommand, NodeCommand};
+use cli::{ChaincodeCli, Cli, Command, ConfigCommand, LogFormat, NetworkCommand, NodeCommand};
 use context::Context;
 use error::CliError;
 use std::process::ExitCode;
@@ -48,9 +50,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Node(NodeCommand::Status) => node::status(&ctx),
         Command::Node(NodeCommand::Stop) => node::stop(&ctx),
-        Command::Chaincode(command) => chaincode::run(&ctx, command),
+        Command::Chaincode(ChaincodeCli::Package(args)) => package::run(&args),
+        Command::Chaincode(ChaincodeCli::Peer(command)) => chaincode::run(&ctx, command),
         Command::Network(NetworkCommand::List) => network::list(&ctx),
         Command::Config(ConfigCommand::Show) => show_config(&ctx),
+        Command::Up(args) => up::run(&args),
         Command::Version => Ok(()),
     }
 }
@@ -64,6 +68,7 @@ fn init_logging(cli: &Cli, ctx: &Context) -> Result<(), CliError> {
             (logging.level.as_str(), "logging.level")
         }
         Command::Node(NodeCommand::Start { .. }) => (logging.node.as_str(), "logging.node"),
+        Command::Up(_) => ("warning", "default for peerd up"),
         _ => ("warning", "default for client commands"),
     };
     let rust_log = std::env::var("RUST_LOG").ok();

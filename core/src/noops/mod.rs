@@ -38,7 +38,12 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { block_size: 500, block_wait: Duration::from_secs(1), adaptive: true, max_pending: 20_000 }
+        Self {
+            block_size: 500,
+            block_wait: Duration::from_secs(1),
+            adaptive: true,
+            max_pending: 20_000,
+        }
     }
 }
 
@@ -111,7 +116,8 @@ impl Noops {
             return Err(Reject::Busy(self.queue.len()));
         }
         if self.queue.is_empty() {
-            self.timers.set(Timer::BlockWait, now + self.config.block_wait);
+            self.timers
+                .set(Timer::BlockWait, now + self.config.block_wait);
         }
         self.queue.push_back(tx);
         Ok(())
@@ -130,7 +136,8 @@ impl Noops {
         self.executing = true;
         self.timers.stop(&Timer::BlockWait);
         if !self.queue.is_empty() {
-            self.timers.set(Timer::BlockWait, now + self.config.block_wait);
+            self.timers
+                .set(Timer::BlockWait, now + self.config.block_wait);
         }
         self.outputs.push_back(Output::Execute(txs));
     }
@@ -153,7 +160,10 @@ impl Machine for Noops {
                     return Err(Reject::NothingExecuting);
                 }
                 self.executing = false;
-                let overdue = self.timers.get(&Timer::BlockWait).is_some_and(|at| at <= now);
+                let overdue = self
+                    .timers
+                    .get(&Timer::BlockWait)
+                    .is_some_and(|at| at <= now);
                 self.maybe_cut(now, overdue);
                 return Ok(());
             }
@@ -175,6 +185,10 @@ impl Machine for Noops {
     fn poll_timeout(&self) -> Option<Instant> {
         // A block that is due but blocked behind an executing one is cut on
         // `Executed`; no point waking up for it meanwhile.
-        if self.executing { None } else { self.timers.next_deadline() }
+        if self.executing {
+            None
+        } else {
+            self.timers.next_deadline()
+        }
     }
 }

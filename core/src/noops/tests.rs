@@ -3,7 +3,10 @@
 use super::*;
 
 fn tx(id: &str) -> Transaction {
-    Transaction { txid: id.into(), ..Default::default() }
+    Transaction {
+        txid: id.into(),
+        ..Default::default()
+    }
 }
 
 fn drain(m: &mut Noops) -> Vec<Output> {
@@ -11,7 +14,11 @@ fn drain(m: &mut Noops) -> Vec<Output> {
 }
 
 fn v06(size: usize) -> Noops {
-    Noops::new(Config { block_size: size, adaptive: false, ..Config::default() })
+    Noops::new(Config {
+        block_size: size,
+        adaptive: false,
+        ..Config::default()
+    })
 }
 
 const T0: Instant = Instant::ZERO;
@@ -55,19 +62,28 @@ fn a_wait_that_expired_during_execution_cuts_on_executed() {
     m.handle(T0, Input::FromPeer(tx("a"))).unwrap();
     m.handle_timeout(T0 + Duration::from_secs(1));
     assert_eq!(drain(&mut m).len(), 1);
-    m.handle(T0 + Duration::from_secs(1), Input::FromPeer(tx("b"))).unwrap();
+    m.handle(T0 + Duration::from_secs(1), Input::FromPeer(tx("b")))
+        .unwrap();
     assert_eq!(m.poll_timeout(), None, "no wake-up while a block executes");
-    m.handle(T0 + Duration::from_secs(3), Input::Executed).unwrap();
+    m.handle(T0 + Duration::from_secs(3), Input::Executed)
+        .unwrap();
     assert_eq!(drain(&mut m), vec![Output::Execute(vec![tx("b")])]);
 }
 
 #[test]
 fn queue_is_bounded_and_refusal_changes_nothing() {
-    let mut m = Noops::new(Config { max_pending: 1, adaptive: false, ..Config::default() });
+    let mut m = Noops::new(Config {
+        max_pending: 1,
+        adaptive: false,
+        ..Config::default()
+    });
     m.handle(T0, Input::FromPeer(tx("a"))).unwrap();
     let err = m.handle(T0, Input::Submit(tx("b"))).unwrap_err();
     assert_eq!(err, Reject::Busy(1));
-    assert_eq!(err.to_string(), "consensus queue is full (1 pending transactions); retry later");
+    assert_eq!(
+        err.to_string(),
+        "consensus queue is full (1 pending transactions); retry later"
+    );
     assert_eq!(drain(&mut m), vec![]);
     assert_eq!(m.pending(), 1);
 }

@@ -1,0 +1,327 @@
+//! One chaincode stream (`/protos.ChaincodeSupport/Register`): a task that
+//! owns the peer-side [`Handler`] machine, feeds it what the chaincode sends
+//! and routes what it asks for.
+//!
+//! ```text
+//!  gRPC inbound ──reader──► inbox ──► Handler ──► Send ──► gRPC outbound
+//!  executor ──StreamHandle::execute──┘      └──► ReadState/…/Finished ──► the tx's sink
+//! ```
+//!
+//! Each execution registers a sink (the executor's event channel) under its
+//! txid before the `Execute` input is sent; every state request and the final
+//! `Finished` of that txid go to that sink.
+
+use super::registry::Registry;
+use crate::driver::{self, Clock, Effects};
+use fabrik_core::chaincode::{
+    Config as HandlerConfig, ExecKind, ExecResult, Handler, Input, Output,
+};
+use fabrik_proto::protos::{ChaincodeInput, ChaincodeMessage};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tonic::Status;
+
+/// Bound of a stream's inbox (messages from the chaincode plus replies).
+const INBOX: usize = 256;
+/// Bound of a stream's outbound queue.
+const OUTBOX: usize = 256;
+
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
+/// An output of the handler that belongs to one execution.
+#[derive(Debug)]
+pub struct ExecEvent {
+    /// The chaincode whose handler emitted it.
+    pub chaincode: String,
+    /// The output (`ReadState`, `WriteState`, …, `Finished`).
+    pub output: Output,
+}
+
+type Sinks = Arc<Mutex<HashMap<String, mpsc::Sender<ExecEvent>>>>;
+
+/// A cheap handle to a live stream task.
+#[derive(Debug, Clone)]
+pub struct StreamHandle {
+    id: u64,
+    name: String,
+    inbox: mpsc::Sender<Input>,
+    sinks: Sinks,
+    ready: Arc<AtomicBool>,
+    clock: Clock,
+}
+
+/// Why an execution could not be handed to a chaincode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The stream ended.
+    #[error("chaincode {0} is no longer connected")]
+    Closed(String),
+    /// The same txid is already executing on this chaincode.
+    #[error("transaction {txid} is already executing on chaincode {name}")]
+    Busy {
+        /// Chaincode.
+        name: String,
+        /// Transaction.
+        txid: String,
+    },
+}
+
+impl StreamHandle {
+    /// Stream identity (distinguishes a reconnect under the same name).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inbox.is_closed()
+    }
+
+    /// Whether Init or READY completed on this stream.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks Init/READY done.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Starts an execution; its events go to `sink`.
+    ///
+    /// # Errors
+    /// [`SendError`] when the stream is gone or the txid is in flight here.
+    pub async fn execute(
+        &self,
+        txid: &str,
+        kind: ExecKind,
+        input: ChaincodeInput,
+        tx_timestamp: Option<prost_types::Timestamp>,
+        timeout: Duration,
+        sink: mpsc::Sender<ExecEvent>,
+    ) -> Result<(), SendError> {
+        {
+            let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+            if sinks.contains_key(txid) {
+                return Err(SendError::Busy {
+                    name: self.name.clone(),
+                    txid: txid.to_string(),
+                });
+            }
+            sinks.insert(txid.to_string(), sink);
+        }
+        let deadline = self.clock.now() + timeout;
+        let exec = Input::Execute {
+            txid: txid.to_string(),
+            kind,
+            input,
+            tx_timestamp,
+            deadline,
+        };
+        self.send(exec).await
+    }
+
+    /// Feeds a reply (state value, write ack, range page, invoke result).
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] when the stream is gone.
+    pub async fn send(&self, input: Input) -> Result<(), SendError> {
+        self.inbox
+            .send(input)
+            .await
+            .map_err(|_| SendError::Closed(self.name.clone()))
+    }
+}
+
+struct StreamEffects {
+    handle: StreamHandle,
+    registry: Registry,
+    outbound: mpsc::Sender<Result<ChaincodeMessage, Status>>,
+    name: Option<String>,
+    stop: bool,
+}
+
+impl StreamEffects {
+    fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or("<unregistered>")
+    }
+
+    async fn route(&mut self, txid: &str, output: Output, last: bool) {
+        let sink = {
+            let mut sinks = self.handle.sinks.lock().unwrap_or_else(|p| p.into_inner());
+            if last {
+                sinks.remove(txid)
+            } else {
+                sinks.get(txid).cloned()
+            }
+        };
+        let chaincode = self.label().to_string();
+        match sink {
+            Some(sink) => {
+                let _ = sink.send(ExecEvent { chaincode, output }).await;
+            }
+            None => tracing::warn!(
+                chaincode,
+                txid,
+                "no execution waiting for this chaincode output; dropped"
+            ),
+        }
+    }
+
+    async fn register(&mut self, name: String) {
+        let mut handle = self.handle.clone();
+        handle.name.clone_from(&name);
+        match self.registry.register(&name, handle.clone()) {
+            Ok(()) => {
+                tracing::info!(chaincode = %name, "chaincode registered");
+                self.handle = handle;
+                self.name = Some(name);
+            }
+            Err(dup) => {
+                tracing::warn!(chaincode = %name, "refusing REGISTER: {dup}");
+                let _ = self.handle.inbox.try_send(Input::RegisterRefused {
+                    reason: dup.to_string(),
+                });
+            }
+        }
+    }
+}
+
+impl Effects<Handler> for StreamEffects {
+    async fn perform(&mut self, output: Output) {
+        match output {
+            Output::Send(msg) => {
+                if self.outbound.send(Ok(msg)).await.is_err() {
+                    self.stop = true;
+                }
+            }
+            Output::Registered { name } => self.register(name).await,
+            Output::Close { reason } => {
+                tracing::warn!(
+                    chaincode = self.label(),
+                    "closing chaincode stream: {reason}"
+                );
+                self.stop = true;
+            }
+            Output::Finished { ref txid, .. } => {
+                let txid = txid.clone();
+                self.route(&txid, output, true).await;
+            }
+            other => match request_txid(&other) {
+                Some(txid) => {
+                    let txid = txid.to_string();
+                    self.route(&txid, other, false).await;
+                }
+                None => tracing::warn!(
+                    chaincode = self.label(),
+                    "unroutable handler output {other:?}"
+                ),
+            },
+        }
+    }
+
+    fn rejected(&mut self, reject: <Handler as fabrik_core::machine::Machine>::Reject) {
+        tracing::warn!(
+            chaincode = self.label(),
+            "rejected message from chaincode: {reject}"
+        );
+    }
+
+    fn should_stop(&self) -> bool {
+        self.stop
+    }
+}
+
+/// The txid of an output that belongs to one execution.
+fn request_txid(output: &Output) -> Option<&str> {
+    match output {
+        Output::ReadState { txid, .. }
+        | Output::WriteState { txid, .. }
+        | Output::DeleteState { txid, .. }
+        | Output::RangeQuery { txid, .. }
+        | Output::InvokeChaincode { txid, .. }
+        | Output::Finished { txid, .. } => Some(txid),
+        Output::Send(_) | Output::Registered { .. } | Output::Close { .. } => None,
+    }
+}
+
+/// Serves one `Register` stream until it ends; returns the outbound stream.
+pub fn spawn(
+    inbound: tonic::Streaming<ChaincodeMessage>,
+    registry: Registry,
+    config: HandlerConfig,
+    clock: Clock,
+) -> mpsc::Receiver<Result<ChaincodeMessage, Status>> {
+    let (out_tx, out_rx) = mpsc::channel(OUTBOX);
+    let (in_tx, mut in_rx) = mpsc::channel(INBOX);
+    let handle = StreamHandle {
+        id: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
+        name: String::new(),
+        inbox: in_tx.clone(),
+        sinks: Arc::default(),
+        ready: Arc::default(),
+        clock,
+    };
+    tokio::spawn(read_inbound(inbound, in_tx));
+    tokio::spawn(async move {
+        let mut machine = Handler::new(config);
+        let mut effects = StreamEffects {
+            handle,
+            registry,
+            outbound: out_tx,
+            name: None,
+            stop: false,
+        };
+        driver::run(&mut machine, &mut in_rx, &mut effects, clock).await;
+        finish(effects).await;
+    });
+    out_rx
+}
+
+async fn read_inbound(mut inbound: tonic::Streaming<ChaincodeMessage>, inbox: mpsc::Sender<Input>) {
+    while let Some(next) = inbound.next().await {
+        match next {
+            Ok(msg) => {
+                if inbox.send(Input::FromChaincode(msg)).await.is_err() {
+                    return;
+                }
+            }
+            Err(status) => {
+                tracing::debug!("chaincode stream error: {status}");
+                break;
+            }
+        }
+    }
+    let _ = inbox.send(Input::StreamClosed).await;
+}
+
+/// Deregisters and fails every execution still waiting on this stream.
+async fn finish(effects: StreamEffects) {
+    let name = effects.label().to_string();
+    if let Some(n) = &effects.name {
+        effects.registry.deregister(n, effects.handle.id);
+        tracing::info!(chaincode = %n, "chaincode stream ended");
+    }
+    let pending: Vec<_> = effects
+        .handle
+        .sinks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain()
+        .collect();
+    for (txid, sink) in pending {
+        let result = ExecResult::Failed(format!(
+            "chaincode {name} disconnected during transaction {txid}"
+        ));
+        let _ = sink
+            .send(ExecEvent {
+                chaincode: name.clone(),
+                output: Output::Finished { txid, result },
+            })
+            .await;
+    }
+}

@@ -1,0 +1,462 @@
+//! Executing transactions: a block's deploys and invokes inside one batch
+//! context, committed as one durable write, then announced as events; and
+//! queries, run at once against committed state.
+
+pub mod context;
+pub mod run;
+
+use crate::chaincode::launcher::Launcher;
+use crate::chaincode::stream::StreamHandle;
+use crate::events::Publisher;
+use crate::store::Store;
+use context::{Committed, InBlock, StateAccess};
+use fabrik_core::chaincode::{ExecKind, ExecResult, TIMEOUT_TEXT};
+use fabrik_core::ledger::Ledger;
+use fabrik_core::ledger::batch::{CommitParams, TxBatch};
+use fabrik_core::ledger::block::without_code_packages;
+use fabrik_core::ledger::buckettree::BucketTreeConfig;
+use fabrik_proto::protos::{
+    self, BlockchainInfo, ChaincodeDeploymentSpec, ChaincodeEvent, ChaincodeInvocationSpec,
+    Transaction, event, transaction,
+};
+use prost::Message;
+use run::Execution;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Executor settings.
+#[derive(Debug, Clone)]
+pub struct ExecSettings {
+    /// Invoke and query time limit (v0.6: 30 s).
+    pub execute_timeout: Duration,
+    /// Launch and Init time limit (`chaincode.startuptimeout`).
+    pub startup_timeout: Duration,
+    /// State deltas kept for catch-up.
+    pub delta_history_size: u64,
+    /// Bucket-tree shape.
+    pub buckets: BucketTreeConfig,
+}
+
+/// A committed block, as consensus and clients learn of it.
+#[derive(Debug, Clone)]
+pub struct BlockCommitted {
+    /// Its number.
+    pub number: u64,
+    /// The chain head after it.
+    pub info: BlockchainInfo,
+    /// Transactions left out because they failed: (txid, reason).
+    pub rejected: Vec<(String, String)>,
+}
+
+/// Why a block could not be committed (the node must stop: nothing was
+/// acknowledged).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot commit block: {0}")]
+pub struct CommitError(pub String);
+
+/// Runs chaincode for blocks and queries.
+#[derive(Debug)]
+pub struct Executor {
+    store: Arc<Store>,
+    launcher: Arc<Launcher>,
+    events: Publisher,
+    settings: ExecSettings,
+    state_invalid: AtomicBool,
+}
+
+/// The current wall-clock time as a protobuf timestamp.
+pub fn now_timestamp() -> prost_types::Timestamp {
+    prost_types::Timestamp::from(std::time::SystemTime::now())
+}
+
+impl Executor {
+    /// An executor over `store`.
+    pub fn new(
+        store: Arc<Store>,
+        launcher: Arc<Launcher>,
+        events: Publisher,
+        settings: ExecSettings,
+    ) -> Self {
+        Self {
+            store,
+            launcher,
+            events,
+            settings,
+            state_invalid: AtomicBool::new(false),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The launcher.
+    pub fn launcher(&self) -> &Arc<Launcher> {
+        &self.launcher
+    }
+
+    /// Marks committed state as not to be queried (catch-up in progress).
+    pub fn set_state_invalid(&self, invalid: bool) {
+        self.state_invalid.store(invalid, Ordering::Release);
+    }
+
+    /// Writes the genesis block if the chain is empty.
+    ///
+    /// # Errors
+    /// When the store cannot be read or written.
+    pub fn ensure_genesis(&self) -> Result<(), CommitError> {
+        let height = Ledger::new(&*self.store)
+            .height()
+            .map_err(|e| CommitError(e.to_string()))?;
+        if height > 0 {
+            return Ok(());
+        }
+        let committed = TxBatch::new()
+            .commit(&*self.store, self.params(Vec::new(), Vec::new(), None))
+            .map_err(|e| CommitError(e.to_string()))?;
+        self.store
+            .apply(&committed.writes)
+            .map_err(|e| CommitError(e.to_string()))?;
+        tracing::info!("created genesis block");
+        Ok(())
+    }
+
+    fn params(
+        &self,
+        txs: Vec<Transaction>,
+        events: Vec<ChaincodeEvent>,
+        metadata: Option<Vec<u8>>,
+    ) -> CommitParams<'_> {
+        CommitParams {
+            transactions: txs,
+            chaincode_events: events,
+            consensus_metadata: metadata,
+            commit_timestamp: now_timestamp(),
+            delta_history_size: self.settings.delta_history_size,
+            state_config: &self.settings.buckets,
+        }
+    }
+
+    /// The code package of deployed chaincode `name` (empty in dev mode), or
+    /// `None` when no deploy transaction of that name is committed.
+    pub fn deployed_package(&self, name: &str) -> Option<Vec<u8>> {
+        let tx = Ledger::new(&*self.store).transaction(name).ok()?;
+        if tx.r#type != transaction::Type::ChaincodeDeploy as i32 {
+            return None;
+        }
+        let spec = ChaincodeDeploymentSpec::decode(tx.payload.as_slice()).ok()?;
+        Some(spec.code_package)
+    }
+
+    fn execution<'a>(
+        &'a self,
+        txid: &'a str,
+        ts: Option<prost_types::Timestamp>,
+        timeout: Duration,
+        lookup: &'a (dyn Fn(&str) -> Option<Vec<u8>> + Sync),
+    ) -> Execution<'a> {
+        Execution {
+            launcher: &self.launcher,
+            code_package: lookup,
+            txid,
+            tx_timestamp: ts,
+            timeout,
+        }
+    }
+
+    /// The connected, initialised stream of deployed chaincode `name`,
+    /// launching it and sending READY when needed.
+    async fn ready_stream(&self, name: &str, txid: &str) -> Result<StreamHandle, String> {
+        let Some(package) = self.deployed_package(name) else {
+            tracing::error!(chaincode = %name, txid, "Could not get deployment transaction for {name}");
+            return Err(format!("Could not get deployment transaction for {name}"));
+        };
+        let stream = self.launcher.ensure_connected(name, Some(&package)).await?;
+        if !stream.is_ready() {
+            let lookup = |n: &str| self.deployed_package(n);
+            let exec = self.execution(txid, None, self.settings.startup_timeout, &lookup);
+            let mut state = Committed { store: &self.store };
+            match exec
+                .run(
+                    &mut state,
+                    name,
+                    &stream,
+                    ExecKind::Ready,
+                    Default::default(),
+                )
+                .await
+            {
+                ExecResult::Completed { .. } => stream.set_ready(),
+                other => {
+                    return Err(format!(
+                        "Error initializing container {name}: {}",
+                        error_text(&other)
+                    ));
+                }
+            }
+        }
+        Ok(stream)
+    }
+
+    /// Runs a query at once against committed state.
+    ///
+    /// # Errors
+    /// The v0.6 error text (without the "Error:" prefix the caller adds).
+    pub async fn query(&self, tx: &Transaction) -> Result<Vec<u8>, String> {
+        if self.state_invalid.load(Ordering::Acquire) {
+            return Err("state may be inconsistent, cannot query".into());
+        }
+        let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice())
+            .map_err(|e| format!("malformed query payload in transaction {}: {e}", tx.txid))?;
+        let (name, input) = invocation_target(&spec);
+        let stream = self
+            .ready_stream(&name, &tx.txid)
+            .await
+            .map_err(wrap_exec_error)?;
+        let lookup = |n: &str| self.deployed_package(n);
+        let exec = self.execution(
+            &tx.txid,
+            tx.timestamp,
+            self.settings.execute_timeout,
+            &lookup,
+        );
+        let mut state = Committed { store: &self.store };
+        match exec
+            .run(&mut state, &name, &stream, ExecKind::Query, input)
+            .await
+        {
+            ExecResult::QueryCompleted(payload) | ExecResult::Completed { payload, .. } => {
+                Ok(payload)
+            }
+            ExecResult::QueryFailed(e) | ExecResult::Failed(e) => Err(chaincode_error(e)),
+        }
+    }
+
+    /// Executes `txs` in order and commits one block (failed transactions
+    /// are left out of it), durably, then publishes its events.
+    ///
+    /// # Errors
+    /// [`CommitError`] when the block cannot be written; nothing is announced.
+    pub async fn execute_block(
+        &self,
+        txs: Vec<Transaction>,
+        metadata: Option<Vec<u8>>,
+    ) -> Result<BlockCommitted, CommitError> {
+        let mut batch = TxBatch::new();
+        let mut succeeded = Vec::with_capacity(txs.len());
+        let mut events = Vec::with_capacity(txs.len());
+        let mut rejected = Vec::new();
+        for tx in txs {
+            match self.execute_tx(&mut batch, &tx).await {
+                Ok(event) => {
+                    events.push(event.unwrap_or_default());
+                    succeeded.push(tx);
+                }
+                Err(reason) => {
+                    tracing::info!(txid = %tx.txid, "transaction rejected: {reason}");
+                    events.push(ChaincodeEvent::default());
+                    rejected.push((tx.txid.clone(), reason.clone()));
+                    let rejection = protos::Rejection {
+                        tx: Some(tx),
+                        error_msg: reason,
+                    };
+                    self.events
+                        .publish(protos::Event {
+                            event: Some(event::Event::Rejection(rejection)),
+                        })
+                        .await;
+                }
+            }
+        }
+        let params = self.params(succeeded, events, metadata);
+        let store = Arc::clone(&self.store);
+        let committed = tokio::task::block_in_place(|| {
+            let c = batch
+                .commit(&*store, params)
+                .map_err(|e| CommitError(e.to_string()))?;
+            store
+                .apply(&c.writes)
+                .map_err(|e| CommitError(e.to_string()))?;
+            Ok::<_, CommitError>(c)
+        })?;
+        self.announce(&committed.block).await;
+        Ok(BlockCommitted {
+            number: committed.block_number,
+            info: committed.info,
+            rejected,
+        })
+    }
+
+    async fn announce(&self, block: &protos::Block) {
+        let events: Vec<ChaincodeEvent> = block
+            .non_hash_data
+            .as_ref()
+            .map(|n| {
+                n.chaincode_events
+                    .iter()
+                    .filter(|e| !e.chaincode_id.is_empty())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let stripped = without_code_packages(block);
+        self.events
+            .publish(protos::Event {
+                event: Some(event::Event::Block(stripped)),
+            })
+            .await;
+        for ce in events {
+            self.events
+                .publish(protos::Event {
+                    event: Some(event::Event::ChaincodeEvent(ce)),
+                })
+                .await;
+        }
+    }
+
+    async fn execute_tx(
+        &self,
+        batch: &mut TxBatch,
+        tx: &Transaction,
+    ) -> Result<Option<ChaincodeEvent>, String> {
+        match transaction::Type::try_from(tx.r#type) {
+            Ok(transaction::Type::ChaincodeDeploy) => self.deploy(batch, tx).await,
+            Ok(transaction::Type::ChaincodeInvoke) => self.invoke(batch, tx).await,
+            _ => Err(format!(
+                "transaction {} has type {} which cannot be ordered",
+                tx.txid, tx.r#type
+            )),
+        }
+    }
+
+    async fn deploy(
+        &self,
+        batch: &mut TxBatch,
+        tx: &Transaction,
+    ) -> Result<Option<ChaincodeEvent>, String> {
+        let spec = ChaincodeDeploymentSpec::decode(tx.payload.as_slice())
+            .map_err(|e| format!("malformed deployment spec in transaction {}: {e}", tx.txid))?;
+        let cs = spec.chaincode_spec.clone().unwrap_or_default();
+        let name = cs
+            .chaincode_id
+            .as_ref()
+            .map(|id| id.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| tx.txid.clone());
+        if self
+            .launcher
+            .registry()
+            .get(&name)
+            .is_some_and(|s| s.is_ready())
+        {
+            return Err("deploy attempted but a chaincode with same name running".into());
+        }
+        let stream = self
+            .launcher
+            .ensure_connected(&name, Some(&spec.code_package))
+            .await?;
+        let input = cs.ctor_msg.unwrap_or_default();
+        let result = self
+            .run_in_tx(
+                batch,
+                tx,
+                &name,
+                &stream,
+                ExecKind::Init,
+                input,
+                self.settings.startup_timeout,
+            )
+            .await;
+        if result.is_ok() {
+            stream.set_ready();
+        }
+        result
+    }
+
+    async fn invoke(
+        &self,
+        batch: &mut TxBatch,
+        tx: &Transaction,
+    ) -> Result<Option<ChaincodeEvent>, String> {
+        let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice())
+            .map_err(|e| format!("malformed invocation spec in transaction {}: {e}", tx.txid))?;
+        let (name, input) = invocation_target(&spec);
+        let stream = self.ready_stream(&name, &tx.txid).await?;
+        self.run_in_tx(
+            batch,
+            tx,
+            &name,
+            &stream,
+            ExecKind::Transaction,
+            input,
+            self.settings.execute_timeout,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_in_tx(
+        &self,
+        batch: &mut TxBatch,
+        tx: &Transaction,
+        name: &str,
+        stream: &StreamHandle,
+        kind: ExecKind,
+        input: protos::ChaincodeInput,
+        timeout: Duration,
+    ) -> Result<Option<ChaincodeEvent>, String> {
+        batch.tx_begin(&tx.txid).map_err(|e| e.to_string())?;
+        let lookup = |n: &str| self.deployed_package(n);
+        let exec = self.execution(&tx.txid, tx.timestamp, timeout, &lookup);
+        let result = {
+            let mut state = InBlock {
+                store: &self.store,
+                batch,
+            };
+            exec.run(
+                &mut state as &mut dyn StateAccess,
+                name,
+                stream,
+                kind,
+                input,
+            )
+            .await
+        };
+        let outcome = match result {
+            ExecResult::Completed { event, .. } => Ok(event),
+            other => Err(chaincode_error(error_text(&other).to_string())),
+        };
+        batch
+            .tx_finished(&tx.txid, outcome.is_ok())
+            .map_err(|e| e.to_string())?;
+        outcome
+    }
+}
+
+fn invocation_target(spec: &ChaincodeInvocationSpec) -> (String, protos::ChaincodeInput) {
+    let cs = spec.chaincode_spec.clone().unwrap_or_default();
+    let name = cs.chaincode_id.map(|id| id.name).unwrap_or_default();
+    (name, cs.ctor_msg.unwrap_or_default())
+}
+
+fn error_text(result: &ExecResult) -> &str {
+    match result {
+        ExecResult::Failed(e) | ExecResult::QueryFailed(e) => e,
+        ExecResult::Completed { .. } | ExecResult::QueryCompleted(_) => "",
+    }
+}
+
+/// v0.6 wording: a chaincode's own error vs a failure to run it.
+fn chaincode_error(text: String) -> String {
+    if text == TIMEOUT_TEXT {
+        wrap_exec_error(text)
+    } else {
+        format!("Transaction or query returned with failure: {text}")
+    }
+}
+
+fn wrap_exec_error(text: String) -> String {
+    format!("Failed to execute transaction or query({text})")
+}

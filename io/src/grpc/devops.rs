@@ -1,0 +1,134 @@
+//! `protos.Devops`: Deploy and Invoke hand a transaction to consensus and
+//! return at once (the deployment spec / the txid); Query runs at once
+//! against committed state. Login and the EXP_* calls answer FAILURE: this
+//! peer has no membership services.
+
+use super::txbuild::{deploy_transaction, invocation_transaction};
+use crate::config::ChaincodeMode;
+use crate::exec::{Executor, now_timestamp};
+use crate::node::Submitter;
+use fabrik_proto::protos::{
+    ChaincodeDeploymentSpec, ChaincodeInvocationSpec, ChaincodeSpec, ExecuteWithBinding, Response,
+    Secret, SigmaInput, devops_server::Devops, response::StatusCode, transaction,
+};
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+/// The Devops service.
+#[derive(Debug, Clone)]
+pub struct DevopsService {
+    executor: Arc<Executor>,
+    submitter: Submitter,
+    mode: ChaincodeMode,
+}
+
+impl DevopsService {
+    /// A service submitting through `submitter` and querying through `executor`.
+    pub fn new(executor: Arc<Executor>, submitter: Submitter, mode: ChaincodeMode) -> Self {
+        Self {
+            executor,
+            submitter,
+            mode,
+        }
+    }
+}
+
+fn response(status: StatusCode, msg: impl Into<Vec<u8>>) -> tonic::Response<Response> {
+    tonic::Response::new(Response {
+        status: status as i32,
+        msg: msg.into(),
+    })
+}
+
+fn unsupported(what: &str) -> Result<tonic::Response<Response>, Status> {
+    Ok(response(
+        StatusCode::Failure,
+        format!("{what} is not supported: this peer runs without membership services"),
+    ))
+}
+
+#[tonic::async_trait]
+impl Devops for DevopsService {
+    async fn login(&self, _: Request<Secret>) -> Result<tonic::Response<Response>, Status> {
+        unsupported("Login")
+    }
+
+    async fn build(
+        &self,
+        request: Request<ChaincodeSpec>,
+    ) -> Result<tonic::Response<ChaincodeDeploymentSpec>, Status> {
+        let (_, spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
+            .map_err(Status::unknown)?;
+        Ok(tonic::Response::new(spec))
+    }
+
+    async fn deploy(
+        &self,
+        request: Request<ChaincodeSpec>,
+    ) -> Result<tonic::Response<ChaincodeDeploymentSpec>, Status> {
+        let (tx, spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
+            .map_err(Status::unknown)?;
+        tracing::info!(chaincode = %tx.txid, "deploy submitted");
+        self.submitter
+            .submit(tx)
+            .await
+            .map_err(Status::resource_exhausted)?;
+        Ok(tonic::Response::new(spec))
+    }
+
+    async fn invoke(
+        &self,
+        request: Request<ChaincodeInvocationSpec>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        let spec = request.into_inner();
+        let tx = invocation_transaction(&spec, transaction::Type::ChaincodeInvoke, now_timestamp())
+            .map_err(Status::unknown)?;
+        let txid = tx.txid.clone();
+        self.submitter
+            .submit(tx)
+            .await
+            .map_err(Status::resource_exhausted)?;
+        Ok(response(StatusCode::Success, txid))
+    }
+
+    async fn query(
+        &self,
+        request: Request<ChaincodeInvocationSpec>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        let spec = request.into_inner();
+        let tx = invocation_transaction(&spec, transaction::Type::ChaincodeQuery, now_timestamp())
+            .map_err(Status::unknown)?;
+        Ok(match self.executor.query(&tx).await {
+            Ok(result) => response(StatusCode::Success, result),
+            Err(e) => response(StatusCode::Failure, format!("Error:{e}")),
+        })
+    }
+
+    async fn exp_get_application_t_cert(
+        &self,
+        _: Request<Secret>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        unsupported("EXP_GetApplicationTCert")
+    }
+
+    async fn exp_prepare_for_tx(
+        &self,
+        _: Request<Secret>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        unsupported("EXP_PrepareForTx")
+    }
+
+    async fn exp_produce_sigma(
+        &self,
+        _: Request<SigmaInput>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        unsupported("EXP_ProduceSigma")
+    }
+
+    async fn exp_execute_with_binding(
+        &self,
+        _: Request<ExecuteWithBinding>,
+    ) -> Result<tonic::Response<Response>, Status> {
+        unsupported("EXP_ExecuteWithBinding")
+    }
+}
