@@ -237,7 +237,8 @@ pub fn block(address: &str, n: u64) -> Option<fabrik_proto::protos::Block> {
     rt.block_on(async {
         let mut client = OpenchainClient::connect(format!("http://{address}"))
             .await
-            .ok()?;
+            .ok()?
+            .max_decoding_message_size(256 << 20);
         client
             .get_block_by_number(BlockNumber { number: n })
             .await

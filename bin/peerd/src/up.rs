@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+/// Blocks holding a deploy carry the chaincode package: allow big replies.
+const MAX_MESSAGE: usize = 256 << 20;
+
 struct Network {
     dir: PathBuf,
     address: String,
@@ -152,7 +155,7 @@ fn step_error(step: &str, network: &Network, e: impl std::fmt::Display) -> CliEr
 async fn demo(network: &Network, chaincode: &Path) -> Result<(), CliError> {
     let channel = dial(&network.address).await?;
     let mut devops = DevopsClient::new(channel.clone());
-    let mut chain = OpenchainClient::new(channel);
+    let mut chain = OpenchainClient::new(channel).max_decoding_message_size(MAX_MESSAGE);
     print_chain(&mut chain, network).await?;
 
     let ctor = args_of(&["init", "a", "100", "b", "200"]);

@@ -66,8 +66,11 @@ impl Devops for DevopsService {
         &self,
         request: Request<ChaincodeSpec>,
     ) -> Result<tonic::Response<ChaincodeDeploymentSpec>, Status> {
-        let (tx, spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
+        let (tx, mut spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
             .map_err(Status::unknown)?;
+        // The package travels in the transaction; the client only needs the
+        // name, and echoing megabytes of binary back helps no one.
+        spec.code_package.clear();
         tracing::info!(chaincode = %tx.txid, "deploy submitted");
         self.submitter
             .submit(tx)
