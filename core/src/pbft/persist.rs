@@ -131,7 +131,6 @@ impl Replica {
         self.h = 0;
         self.move_watermarks(low);
         self.outputs.clear(); // the GC above only re-persists what is already stored
-        self.update_view_change_seq_no();
     }
 
     /// Slots we pre-prepared in the restored view keep their digest, so a
@@ -153,7 +152,7 @@ impl Replica {
     }
 
     fn reannounce_view_change(&mut self, vc: ViewChange) {
-        self.vc.store.insert(self.cfg.id, vc.clone());
+        self.vc.insert(vc.clone());
         self.broadcast(fabrik_proto::pbft::message::Payload::ViewChange(vc));
         self.set_timer(Timer::ResendViewChange, self.cfg.timeout_resend_view_change);
         self.set_timer(Timer::NewView, self.cfg.timeout_view_change);

@@ -20,6 +20,9 @@ use crate::crypto::{SigningKey, b64, hash};
 use crate::machine::Machine;
 use crate::time::{Instant, TimerTable};
 
+/// The checkpoint id of sequence number 0 (v0.6 `"XXX GENESIS"`).
+pub const GENESIS_CHECKPOINT: &str = "XXX GENESIS";
+
 /// A PBFT replica as v0.6 runs it (`pbftCore` + `obcBatch`), as a pure
 /// state machine. See the module documentation of [`super`] for the flow.
 #[derive(Debug)]
@@ -91,11 +94,18 @@ impl Replica {
             cfg,
         };
         r.h = last_exec / r.cfg.k * r.cfg.k;
-        if last_exec.is_multiple_of(r.cfg.k) {
-            // v0.6 seeds chkpts with the genesis checkpoint; ours is the head.
+        // v0.6 seeds chkpts with the genesis checkpoint (`"XXX GENESIS"`),
+        // the same on every replica, so a view change is possible before
+        // the first real checkpoint.
+        r.log.chkpts.insert(0, GENESIS_CHECKPOINT.to_owned());
+        if last_exec.is_multiple_of(r.cfg.k) && last_exec > 0 {
             r.log.chkpts.insert(last_exec, b64(&r.head));
         }
+        // View 0 starts at seqNo 0 on every replica, restarted or not, so
+        // all agree on the first periodic view change.
+        r.seq_no = 0;
         r.update_view_change_seq_no();
+        r.seq_no = last_exec;
         r.null_request_timer_reset();
         Ok(r)
     }

@@ -168,12 +168,16 @@ pub(crate) struct Transfer {
     pub(crate) hchkpts: BTreeMap<ReplicaId, u64>,
 }
 
-/// View-change bookkeeping: the latest VIEW-CHANGE of each replica (one per
-/// replica keeps it bounded), the NEW-VIEW of the current view, the
-/// doubling timeout and the batches a new view still lacks.
+/// How many VIEW-CHANGEs (the highest views) are kept per replica.
+pub(crate) const VIEW_CHANGES_PER_REPLICA: usize = 2;
+
+/// View-change bookkeeping: the VIEW-CHANGEs of each replica for views at
+/// or above ours (at most [`VIEW_CHANGES_PER_REPLICA`] each, so the store is
+/// bounded), the NEW-VIEW of the current view, the doubling timeout and the
+/// batches a new view still lacks.
 #[derive(Debug, Clone)]
 pub(crate) struct ViewChanges {
-    pub(crate) store: BTreeMap<ReplicaId, ViewChange>,
+    pub(crate) store: BTreeMap<(ReplicaId, u64), ViewChange>,
     pub(crate) new_view: Option<NewView>,
     pub(crate) last_timeout: Duration,
     pub(crate) quorum_reached: bool,
@@ -190,6 +194,21 @@ impl ViewChanges {
             quorum_reached: false,
             missing: BTreeSet::new(),
             new_view_sent_to: BTreeSet::new(),
+        }
+    }
+
+    /// Stores `vc`, keeping only the highest views of its sender.
+    pub(crate) fn insert(&mut self, vc: ViewChange) {
+        let id = vc.replica_id;
+        self.store.insert((id, vc.view), vc);
+        let views: Vec<u64> = self
+            .store
+            .range((id, 0)..=(id, u64::MAX))
+            .map(|((_, v), _)| *v)
+            .collect();
+        let excess = views.len().saturating_sub(VIEW_CHANGES_PER_REPLICA);
+        for v in views.into_iter().take(excess) {
+            self.store.remove(&(id, v));
         }
     }
 }

@@ -57,7 +57,7 @@ impl Checker {
     }
 
     fn violate(&mut self, instance: usize, what: String) {
-        if self.violations.len() < 100 {
+        if self.violations.len() < 20 {
             self.violations.push(Violation {
                 at_nanos: self.now,
                 instance,
@@ -190,7 +190,7 @@ impl Checker {
         let ok = b.certs <= l.saturating_mul(3)
             && b.batches <= l.saturating_mul(8)
             && b.checkpoints <= n.saturating_mul(l.saturating_add(2))
-            && b.view_changes <= n
+            && b.view_changes <= n.saturating_mul(2)
             && b.requests <= max_requests
             && b.qset <= l.saturating_mul(4)
             && b.outputs == 0;

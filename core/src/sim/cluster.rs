@@ -40,6 +40,8 @@ pub struct Report {
     pub crashes: u64,
     /// State transfers performed.
     pub state_transfers: u64,
+    /// Per-instance state at the end (for failing seeds).
+    pub detail: String,
 }
 
 impl Report {
@@ -77,7 +79,7 @@ impl std::fmt::Display for Report {
             )?;
         }
         if !self.ok() {
-            write!(f, "\n  {}", self.reproduce())?;
+            write!(f, "{}\n  {}", self.detail, self.reproduce())?;
         }
         Ok(())
     }
@@ -364,7 +366,24 @@ impl Cluster {
         };
         let local = x.local(self.now);
         let Some(r) = x.replica.as_mut() else { return };
-        let _ = r.handle(local, input);
+        let trace = self
+            .opts
+            .trace_from
+            .is_some_and(|t| self.now >= Instant::ZERO + t);
+        let shown = if trace {
+            format!("{input:?}")
+        } else {
+            String::new()
+        };
+        let result = r.handle(local, input);
+        if trace {
+            println!(
+                "{:?} #{i} <- {:.300} => {:?}",
+                self.now,
+                shown,
+                result.err()
+            );
+        }
         self.drain(i);
     }
 
@@ -440,11 +459,21 @@ impl Cluster {
     }
 
     fn on_probe(&mut self) {
+        if self.probe_seen.len() > self.opts.f {
+            return;
+        }
+        self.probe_seen.clear();
         let live = self.live_correct();
         let Some(i) = self.pick(&live) else { return };
         let origin = self.inst.get(i).map_or(0, |x| x.id);
         let req = self.new_request(origin);
         self.probe = Some(request_digest(&req));
+        // A client retries: outstanding requests are dropped by a replica
+        // that state-transfers (v0.6), so the probe is resubmitted.
+        self.at(Duration::from_secs(10), Event::Probe);
+        if self.opts.trace_from.is_some() {
+            println!("{:?} PROBE at #{i}: {req:?}", self.now);
+        }
         self.feed(i, Input::Request(req));
     }
 
@@ -577,6 +606,33 @@ impl Cluster {
         self.at(Duration::from_millis(100), Event::Probe);
     }
 
+    fn detail(&self) -> String {
+        let mut out = format!(
+            "\n  probe {:?} executed at {:?}",
+            self.probe, self.probe_seen
+        );
+        for (i, x) in self.inst.iter().enumerate() {
+            let line = match x.replica.as_ref() {
+                Some(r) => format!(
+                    "\n  #{i} id {} {:?}: view {} active {} last_exec {} h {} invalid {} outstanding {} chain {} timeout {:?}",
+                    x.id,
+                    x.behaviour,
+                    r.view(),
+                    r.is_view_active(),
+                    r.last_exec(),
+                    r.low_watermark(),
+                    r.is_state_invalid(),
+                    r.outstanding_requests(),
+                    x.chain.last_seq(),
+                    r.poll_timeout(),
+                ),
+                None => format!("\n  #{i} id {} down", x.id),
+            };
+            out.push_str(&line);
+        }
+        out
+    }
+
     fn report(&self) -> Report {
         let liveness = (!self.twins_fork).then_some(self.probe_seen.len() > self.opts.f);
         Report {
@@ -596,6 +652,7 @@ impl Cluster {
                 .unwrap_or(0),
             crashes: self.crashes,
             state_transfers: self.transfers,
+            detail: self.detail(),
         }
     }
 }

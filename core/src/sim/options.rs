@@ -69,6 +69,8 @@ pub struct SimOptions {
     pub view_change_period: u64,
     /// Safety-net step limit (catches livelock in the harness).
     pub max_steps: u64,
+    /// Print every input and its result from this simulated time on.
+    pub trace_from: Option<Duration>,
 }
 
 impl SimOptions {
@@ -96,6 +98,7 @@ impl SimOptions {
             null_requests: false,
             view_change_period: 0,
             max_steps: 2_000_000,
+            trace_from: None,
         }
     }
 

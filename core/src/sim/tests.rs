@@ -36,7 +36,12 @@ fn small_sweep() {
         .unwrap_or(0);
     let mut bad = Vec::new();
     for s in first..first + seeds {
-        let r = run(SimOptions::swarm(s, n));
+        let mut o = SimOptions::swarm(s, n);
+        o.trace_from = std::env::var("FABRIK_TRACE_FROM")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .map(crate::time::Duration::from_secs);
+        let r = run(o);
         println!("{r}");
         if !r.ok() {
             bad.push(r.seed);

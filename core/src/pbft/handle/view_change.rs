@@ -40,7 +40,7 @@ impl Replica {
         self.log
             .certs
             .retain(|(v, n), c| *v >= view || (*n > last_exec && c.committed(q, cq)));
-        self.vc.store.retain(|_, m| m.view >= view);
+        self.vc.store.retain(|(_, v), _| *v >= view);
     }
 
     /// v0.6 `sendViewChange`: move to view + 1 and broadcast a signed
@@ -74,7 +74,7 @@ impl Replica {
         self.persist(PersistOp::ViewChange(vc.clone()));
         self.broadcast(message::Payload::ViewChange(vc.clone()));
         self.set_timer(Timer::ResendViewChange, self.cfg.timeout_resend_view_change);
-        self.vc.store.insert(self.cfg.id, vc);
+        self.vc.insert(vc);
         self.check_view_change_quorum();
     }
 
@@ -93,11 +93,11 @@ impl Replica {
                 current: self.view,
             });
         }
-        if self.vc.store.get(&from).is_some_and(|m| m.view >= vc.view) {
+        if self.vc.store.contains_key(&(from, vc.view)) {
             return Err(RejectReason::Duplicate);
         }
         let view = vc.view;
-        self.vc.store.insert(from, vc);
+        self.vc.insert(vc);
         if self.join_higher_view() {
             return Ok(());
         }
@@ -177,17 +177,19 @@ impl Replica {
     /// PBFT §4.5.2: f+1 VIEW-CHANGEs for views above ours make us send one
     /// for the smallest of them.
     fn join_higher_view(&mut self) -> bool {
-        let higher: Vec<u64> = self
+        let higher: Vec<(ReplicaId, u64)> = self
             .vc
             .store
-            .values()
-            .filter(|m| m.view > self.view)
-            .map(|m| m.view)
+            .keys()
+            .filter(|(_, v)| *v > self.view)
+            .copied()
             .collect();
-        if higher.len() < self.cfg.weak_quorum() {
+        let replicas: std::collections::BTreeSet<ReplicaId> =
+            higher.iter().map(|(r, _)| *r).collect();
+        if replicas.len() < self.cfg.weak_quorum() {
             return false;
         }
-        let Some(min) = higher.iter().min().copied() else {
+        let Some(min) = higher.iter().map(|(_, v)| *v).min() else {
             return false;
         };
         tracing::info!(replica = self.cfg.id, view = min, "joining view change");
@@ -231,13 +233,7 @@ impl Replica {
         if self.active_view {
             return;
         }
-        let Some(own) = self
-            .vc
-            .store
-            .get(&self.cfg.id)
-            .filter(|m| m.view == self.view)
-            .cloned()
-        else {
+        let Some(own) = self.vc.store.get(&(self.cfg.id, self.view)).cloned() else {
             return;
         };
         self.broadcast(message::Payload::ViewChange(own));
