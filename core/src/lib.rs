@@ -35,6 +35,7 @@ pub mod ledger;
 pub mod machine;
 pub mod noops;
 pub mod shim;
+pub mod statetransfer;
 pub mod pbft;
 #[cfg(feature = "sim")]
 pub mod sim;
