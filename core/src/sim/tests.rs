@@ -49,3 +49,62 @@ fn small_sweep() {
     }
     assert!(bad.is_empty(), "failing seeds {bad:?}");
 }
+
+/// Seeds (from `first`) until the checker reports a violation, or None.
+fn first_caught(
+    bug: Option<crate::pbft::PlantedBug>,
+    byz: Vec<(u64, Byzantine)>,
+    first: u64,
+    tries: u64,
+) -> Option<u64> {
+    (first..first + tries).find(|s| {
+        let mut o = SimOptions::swarm(*s, 4);
+        o.planted_bug = bug;
+        if !byz.is_empty() {
+            o.byzantine = byz.clone();
+        }
+        !run(o).violations.is_empty()
+    })
+}
+
+#[test]
+fn teeth_skipped_digest_check_is_caught_with_an_equivocating_primary() {
+    let bug = Some(crate::pbft::PlantedBug::SkipDigestCheck);
+    assert!(first_caught(bug, vec![(0, Byzantine::EquivocateSameDigest)], 0, 20).is_some());
+    // Without the bug the same runs are clean.
+    assert_eq!(
+        first_caught(None, vec![(0, Byzantine::EquivocateSameDigest)], 0, 5),
+        None
+    );
+}
+
+#[test]
+fn teeth_twins_of_f_plus_one_replicas_fork() {
+    let r = run_twins_fork(3);
+    assert!(r.violations.iter().any(|v| v.what.starts_with("S1")), "{r}");
+}
+
+#[test]
+#[ignore = "exploration: which planted bugs the sweep catches"]
+fn teeth_exploration() {
+    use crate::pbft::PlantedBug::*;
+    for bug in [
+        SkipDigestCheck,
+        AcceptNonPrimaryPrePrepare,
+        NoWatermarkCheck,
+        ForgetPSet,
+        CommitOneShort,
+    ] {
+        let plain = first_caught(Some(bug), vec![], 0, 100);
+        let equiv = first_caught(
+            Some(bug),
+            vec![(0, Byzantine::EquivocateSameDigest)],
+            0,
+            100,
+        );
+        let random = first_caught(Some(bug), vec![(1, Byzantine::Random)], 0, 100);
+        println!(
+            "{bug:?}: plain {plain:?}, equivocating primary {equiv:?}, random backup {random:?}"
+        );
+    }
+}

@@ -3,6 +3,7 @@
 //! scenario tests over a tiny in-process network (`scenarios.rs`).
 
 mod arithmetic;
+mod fuzz;
 mod golden;
 mod scenarios;
 

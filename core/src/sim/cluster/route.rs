@@ -127,7 +127,15 @@ impl Cluster {
             .filter(|(_, x)| x.id == to)
             .map(|(j, _)| j)
             .collect();
-        let Some(j) = self.pick(&targets) else { return };
+        // Twins: prefer the instance on our side of a partition.
+        let near: Vec<usize> = targets
+            .iter()
+            .copied()
+            .filter(|j| self.groups.get(*j) == self.groups.get(i))
+            .collect();
+        let Some(j) = self.pick(if near.is_empty() { &targets } else { &near }) else {
+            return;
+        };
         let behaviour = self.inst.get(i).and_then(|x| x.behaviour);
         let msg = match behaviour.filter(|b| self.in_faults() && *b != Byzantine::Twin) {
             Some(b) => match byzantine::rewrite(b, &msg, to, &mut self.rng) {
