@@ -14,10 +14,10 @@ use super::machine::{Ctx, Fault, Job, Phase, ReqKind, Step, StepResult, Timer};
 use super::marker::put_basis;
 use super::output::{Progress, SyncRequest, WriteKind};
 use crate::crypto::b64;
+use crate::ledger::LedgerError;
 use crate::ledger::block::block_hash;
 use crate::ledger::keys::BLOCK_COUNT_KEY;
 use crate::ledger::kv::{KvRead, Partition, WriteBatch};
-use crate::ledger::LedgerError;
 
 /// The block walk.
 #[derive(Debug)]
@@ -218,7 +218,10 @@ fn check_shape(peer: &str, range: BlockRange, count: usize, page: u64) -> Result
         )));
     }
     if range.len() > page {
-        return Err(malformed(format!("{} blocks, at most {page} asked", range.len())));
+        return Err(malformed(format!(
+            "{} blocks, at most {page} asked",
+            range.len()
+        )));
     }
     if range.start < range.end {
         return Err(malformed("ascending range to a descending request".into()));

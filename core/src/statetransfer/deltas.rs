@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 
 use fabrik_proto::protos::{SyncBlockRange, SyncStateDeltasRequest};
 
+use super::PeerId;
 use super::error::{Reject, RejectReason, TransferError};
 use super::input::BlockRange;
 use super::machine::{Ctx, Fault, Job, Phase, ReqKind, Step, StepResult, Timer};
 use super::marker::{StateBasis, put_basis};
 use super::output::{Progress, SyncRequest, WriteKind};
 use super::snapshot::SnapshotPhase;
-use super::PeerId;
 use crate::crypto::b64;
 use crate::ledger::batch::record_state_delta;
 use crate::ledger::kv::KvRead;
@@ -60,7 +60,10 @@ fn phase(job: &mut Job) -> Option<&mut DeltasPhase> {
 }
 
 /// The stateHash of block `height − 1` (empty for height 0).
-fn expected_state_hash<S: KvRead + ?Sized>(ctx: &Ctx<'_, S>, height: u64) -> Result<Vec<u8>, Fault> {
+fn expected_state_hash<S: KvRead + ?Sized>(
+    ctx: &Ctx<'_, S>,
+    height: u64,
+) -> Result<Vec<u8>, Fault> {
     let Some(number) = height.checked_sub(1) else {
         return Ok(Vec::new());
     };
@@ -103,7 +106,10 @@ pub(crate) fn check_state<S: KvRead + ?Sized>(job: &mut Job, ctx: &mut Ctx<'_, S
             },
         }),
         None => {
-            tracing::warn!(block, "local state does not match its block; taking a snapshot");
+            tracing::warn!(
+                block,
+                "local state does not match its block; taking a snapshot"
+            );
             ctx.out.progress(Progress::LocalStateMismatch { block });
             Ok(Step::Continue)
         }
@@ -197,14 +203,24 @@ pub(crate) fn on_deltas<S: KvRead + ?Sized>(
     let Some(replay) = phase(job) else {
         return Err(Reject::new(Some(peer), RejectReason::NotRunning));
     };
-    let fault = |error| Ok(Err(Fault::Peer { peer: peer.to_owned(), error }));
+    let fault = |error| {
+        Ok(Err(Fault::Peer {
+            peer: peer.to_owned(),
+            error,
+        }))
+    };
     let malformed = |reason: String| TransferError::MalformedReply {
         peer: peer.to_owned(),
         what: "state deltas",
         reason,
     };
     if deltas.len() as u64 != range.len() || (range.start > range.end) {
-        let reason = format!("{} deltas for range {}..={}", deltas.len(), range.start, range.end);
+        let reason = format!(
+            "{} deltas for range {}..={}",
+            deltas.len(),
+            range.start,
+            range.end
+        );
         return fault(malformed(reason));
     }
     if range.start < replay.next || range.end > replay.requested_to {

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use fabrik_proto::protos::BlockchainInfo;
 
+use super::PeerId;
 use super::blocks::{self, BlocksPhase};
 use super::config::Config;
 use super::deltas::{self, DeltasPhase};
@@ -14,7 +15,6 @@ use super::marker::{StateBasis, put_basis, state_basis};
 use super::output::{Output, Progress, SyncRequest, WriteKind};
 use super::peers::PeerRing;
 use super::snapshot::{self, SnapshotPhase};
-use super::PeerId;
 use crate::ledger::kv::{KvRead, WriteBatch};
 use crate::ledger::{Ledger, LedgerError};
 use crate::machine::Machine;
@@ -288,7 +288,11 @@ impl<S: KvRead> StateTransfer<S> {
             });
         }
         self.out.timers = TimerTable::new();
-        tracing::info!(target = target.number, peers = peers.len(), "state transfer starts");
+        tracing::info!(
+            target = target.number,
+            peers = peers.len(),
+            "state transfer starts"
+        );
         self.job = Some(Job {
             target,
             peers: PeerRing::new(peers, self.config.max_peers),
@@ -301,7 +305,12 @@ impl<S: KvRead> StateTransfer<S> {
         Ok(())
     }
 
-    fn on_write_done(&mut self, now: Instant, write: u64, failed: Option<String>) -> Result<(), Reject> {
+    fn on_write_done(
+        &mut self,
+        now: Instant,
+        write: u64,
+        failed: Option<String>,
+    ) -> Result<(), Reject> {
         if self.out.in_flight != Some(write) {
             return Err(Reject::new(None, RejectReason::UnknownWrite { write }));
         }
@@ -430,7 +439,10 @@ impl<S: KvRead> StateTransfer<S> {
             what: out.kind.name(),
             block,
         };
-        self.on_fault(Fault::Peer { peer: out.peer, error });
+        self.on_fault(Fault::Peer {
+            peer: out.peer,
+            error,
+        });
     }
 }
 
@@ -458,11 +470,18 @@ fn step<S: KvRead + ?Sized>(job: &mut Job, ctx: &mut Ctx<'_, S>) -> StepResult {
 
 /// v0.6 `SyncToTarget` step 1: snapshot or deltas?
 fn plan<S: KvRead + ?Sized>(job: &mut Job, ctx: &mut Ctx<'_, S>) -> StepResult {
-    let height = ctx.ledger().height().map_err(Fault::ledger("reading the height"))?;
+    let height = ctx
+        .ledger()
+        .height()
+        .map_err(Fault::ledger("reading the height"))?;
     let basis = state_basis(ctx.store).map_err(Fault::ledger("reading the state marker"))?;
     let target = job.target.number;
     let ahead = |what, height| Fault::Fatal {
-        error: TransferError::AheadOfTarget { what, height, target },
+        error: TransferError::AheadOfTarget {
+            what,
+            height,
+            target,
+        },
         retry: false,
     };
     if height > target.saturating_add(1) {

@@ -8,12 +8,12 @@ use std::collections::VecDeque;
 
 use fabrik_proto::protos::SyncStateSnapshotRequest;
 
+use super::PeerId;
+use super::blocks::BlocksPhase;
 use super::error::{Reject, RejectReason, TransferError};
 use super::machine::{Ctx, Fault, Job, Phase, ReqKind, Step, StepResult, Timer};
 use super::marker::{StateBasis, put_basis};
 use super::output::{Progress, SyncRequest, WriteKind};
-use super::blocks::BlocksPhase;
-use super::PeerId;
 use crate::ledger::StateDelta;
 use crate::ledger::apply_delta_writes;
 use crate::ledger::kv::KvRead;
@@ -125,7 +125,10 @@ pub(crate) fn step<S: KvRead + ?Sized>(job: &mut Job, ctx: &mut Ctx<'_, S>) -> S
                 SyncRequest::Snapshot(SyncStateSnapshotRequest { correlation_id: id })
             });
             let timers = &mut ctx.out.timers;
-            timers.set(Timer::Request, ctx.now + ctx.config.timeout_single_state_delta);
+            timers.set(
+                Timer::Request,
+                ctx.now + ctx.config.timeout_single_state_delta,
+            );
             timers.set(Timer::FullState, ctx.now + ctx.config.timeout_full_state);
             *outstanding = Some(out);
             snap.step = SnapStep::Receiving(Receiving {
@@ -223,7 +226,10 @@ pub(crate) fn on_chunk<S: KvRead + ?Sized>(
         return Ok(Err(bad(format!("expected chunk {}", r.next_receive))));
     }
     if let Some(block) = r.block.filter(|b| *b != chunk.block_number) {
-        let reason = format!("block number changed from {block} to {}", chunk.block_number);
+        let reason = format!(
+            "block number changed from {block} to {}",
+            chunk.block_number
+        );
         return Ok(Err(bad(reason)));
     }
     if r.chunks.len() >= max {
