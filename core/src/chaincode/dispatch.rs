@@ -21,7 +21,7 @@ impl Handler {
             // v0.6 ignores KEEPALIVE from the shim (it is the shim's echo).
             (_, Type::Keepalive) => Ok(()),
             (StreamState::Created, Type::Register) => self.on_register(&msg),
-            (StreamState::Created, _) => {
+            (StreamState::Created | StreamState::Registering, _) => {
                 Err(self.fatal_unexpected(&msg, ty.as_str_name().to_owned()))
             }
             (_, Type::GetState) => self.on_get_state(&msg),

@@ -44,8 +44,8 @@ pub fn exec_message(
 }
 
 impl Handler {
-    /// REGISTER in `created`: decode the ChaincodeID, report the name to io,
-    /// reply REGISTERED and enter `established`.
+    /// REGISTER in `created`: decode the ChaincodeID and ask io to register
+    /// the name; REGISTERED follows once io accepts it.
     pub(crate) fn on_register(&mut self, msg: &ChaincodeMessage) -> Result<(), Reject> {
         let name = match ChaincodeId::decode(msg.payload.as_slice()) {
             Ok(id) if !id.name.is_empty() => id.name,
@@ -55,11 +55,23 @@ impl Handler {
                 return Err(self.refuse_register(msg, &what));
             }
         };
-        tracing::info!(chaincode = %name, "chaincode registered");
         self.name = name.clone();
-        self.state = StreamState::Established;
+        self.state = StreamState::Registering;
         self.out.push_back(Output::Registered { name });
-        self.send_simple(Type::Registered, &msg.txid, Vec::new());
+        Ok(())
+    }
+
+    /// io registered the name: reply REGISTERED and enter `established`.
+    pub(crate) fn on_register_accepted(&mut self) -> Result<(), Reject> {
+        if self.state != StreamState::Registering {
+            return Err(Reject::UnexpectedMessage {
+                state: self.state_name(),
+                msg_type: "RegisterAccepted".to_owned(),
+            });
+        }
+        tracing::info!(chaincode = %self.name, "chaincode registered");
+        self.state = StreamState::Established;
+        self.send_simple(Type::Registered, "", Vec::new());
         Ok(())
     }
 
@@ -75,15 +87,15 @@ impl Handler {
     /// io refused the registered name (a duplicate): ERROR, then close.
     pub(crate) fn on_register_refused(&mut self, reason: String) -> Result<(), Reject> {
         match self.state {
-            StreamState::Created | StreamState::Closed => Err(Reject::UnexpectedMessage {
-                state: self.state_name(),
-                msg_type: "RegisterRefused".to_owned(),
-            }),
-            _ => {
+            StreamState::Registering => {
                 self.send_simple(Type::Error, "", reason.as_bytes().to_vec());
                 self.close(reason);
                 Ok(())
             }
+            _ => Err(Reject::UnexpectedMessage {
+                state: self.state_name(),
+                msg_type: "RegisterRefused".to_owned(),
+            }),
         }
     }
 

@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, VecDeque};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamState {
     Created,
+    /// REGISTER received; io is checking the name (no REGISTERED sent yet).
+    Registering,
     Established,
     Init,
     Ready,
@@ -77,7 +79,7 @@ impl Handler {
     /// `ready`, `transaction` (a transaction is running) or `end`.
     pub fn state_name(&self) -> &'static str {
         match self.state {
-            StreamState::Created => "created",
+            StreamState::Created | StreamState::Registering => "created",
             StreamState::Established => "established",
             StreamState::Init => "init",
             StreamState::Ready if self.slot.is_some() => "transaction",
@@ -230,6 +232,7 @@ impl Handler {
     fn on_input(&mut self, input: Input) -> Result<(), Reject> {
         match input {
             Input::FromChaincode(msg) => self.on_message(msg),
+            Input::RegisterAccepted => self.on_register_accepted(),
             Input::RegisterRefused { reason } => self.on_register_refused(reason),
             Input::Execute {
                 txid,

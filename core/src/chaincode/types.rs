@@ -58,6 +58,9 @@ pub enum ExecResult {
 pub enum Input {
     /// A message read from the chaincode stream.
     FromChaincode(ChaincodeMessage),
+    /// io registered the name from [`Output::Registered`]: the handler
+    /// replies REGISTERED and the stream is established.
+    RegisterAccepted,
     /// io refuses the name the chaincode registered under (a duplicate).
     /// The handler sends ERROR{reason} and closes.
     RegisterRefused {
@@ -121,9 +124,9 @@ pub enum Input {
 pub enum Output {
     /// Write this message to the chaincode stream.
     Send(ChaincodeMessage),
-    /// REGISTER accepted under `name`: io adds the handler to its registry
-    /// (refusing a duplicate with [`Input::RegisterRefused`]). The
-    /// REGISTERED message follows as a [`Output::Send`].
+    /// REGISTER received under `name`: io adds the handler to its registry
+    /// and answers [`Input::RegisterAccepted`] (REGISTERED is then sent) or
+    /// [`Input::RegisterRefused`] for a duplicate (ERROR, then close).
     Registered {
         /// The chaincode name from the REGISTER payload.
         name: String,

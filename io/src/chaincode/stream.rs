@@ -175,18 +175,29 @@ impl StreamEffects {
     async fn register(&mut self, name: String) {
         let mut handle = self.handle.clone();
         handle.name.clone_from(&name);
-        match self.registry.register(&name, handle.clone()) {
+        // The verdict goes back through the inbox so the machine sees it
+        // before anything else. try_send: the driver is the inbox's only
+        // reader, so waiting here could deadlock; a chaincode that floods
+        // its stream before REGISTERED is cut off instead.
+        let verdict = match self.registry.register(&name, handle.clone()) {
             Ok(()) => {
-                tracing::info!(chaincode = %name, "chaincode registered");
                 self.handle = handle;
                 self.name = Some(name);
+                Input::RegisterAccepted
             }
             Err(dup) => {
                 tracing::warn!(chaincode = %name, "refusing REGISTER: {dup}");
-                let _ = self.handle.inbox.try_send(Input::RegisterRefused {
+                Input::RegisterRefused {
                     reason: dup.to_string(),
-                });
+                }
             }
+        };
+        if self.handle.inbox.try_send(verdict).is_err() {
+            tracing::warn!(
+                chaincode = self.label(),
+                "inbox full during registration; closing"
+            );
+            self.stop = true;
         }
     }
 }

@@ -76,6 +76,14 @@ pub(super) fn feed(h: &mut Handler, m: ChaincodeMessage) -> Result<(), Reject> {
 
 /// A handler that has received REGISTER for `cc`, outputs drained.
 pub(super) fn registered_with(config: Config) -> Handler {
+    let mut h = registering_with(config);
+    assert_eq!(h.handle(T0, Input::RegisterAccepted), Ok(()));
+    drain(&mut h);
+    h
+}
+
+/// A handler that sent REGISTER "cc" and waits for io's verdict.
+pub(super) fn registering_with(config: Config) -> Handler {
     let mut h = Handler::new(config);
     assert_eq!(feed(&mut h, register_msg("cc")), Ok(()));
     drain(&mut h);

@@ -21,6 +21,7 @@ enum Op {
     RangePage(usize, u8, bool),
     InvokeDone(usize, i32),
     Refused,
+    Accepted,
     Advance(u64),
     StreamClosed,
 }
@@ -40,6 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (t.clone(), 0u8..5, any::<bool>()).prop_map(|(t, n, m)| Op::RangePage(t, n, m)),
         1 => (t.clone(), 0i32..20).prop_map(|(t, ty)| Op::InvokeDone(t, ty)),
         1 => Just(Op::Refused),
+        3 => Just(Op::Accepted),
         3 => (0u64..60).prop_map(Op::Advance),
         1 => Just(Op::StreamClosed),
     ]
@@ -130,6 +132,7 @@ impl Run {
             Op::Refused => Input::RegisterRefused {
                 reason: "dup".into(),
             },
+            Op::Accepted => Input::RegisterAccepted,
             Op::Advance(d) => {
                 self.now += d;
                 self.h.handle_timeout(Instant::from_nanos(self.now));

@@ -3,21 +3,40 @@
 use super::*;
 
 #[test]
-fn register_reports_the_name_and_replies_registered() {
+fn register_reports_the_name_and_replies_registered_once_io_accepts() {
     let mut h = Handler::new(Config::default());
     assert_eq!(h.state_name(), "created");
     assert_eq!(feed(&mut h, register_msg("mycc")), Ok(()));
     assert_eq!(
         drain(&mut h),
-        vec![
-            Output::Registered {
-                name: "mycc".into()
-            },
-            send(Type::Registered, "", b"")
-        ]
+        vec![Output::Registered {
+            name: "mycc".into()
+        }]
     );
+    assert_eq!(
+        h.state_name(),
+        "created",
+        "nothing is sent before io accepts"
+    );
+    assert_eq!(h.handle(T0, Input::RegisterAccepted), Ok(()));
+    assert_eq!(drain(&mut h), vec![send(Type::Registered, "", b"")]);
     assert_eq!(h.state_name(), "established");
     assert_eq!(h.name(), Some("mycc"));
+}
+
+#[test]
+fn register_accepted_without_a_pending_register_is_rejected() {
+    let mut h = Handler::new(Config::default());
+    assert_eq!(
+        h.handle(T0, Input::RegisterAccepted),
+        Err(Reject::UnexpectedMessage {
+            state: "created",
+            msg_type: "RegisterAccepted".into()
+        })
+    );
+    let mut h = registered_with(Config::default());
+    assert!(h.handle(T0, Input::RegisterAccepted).is_err());
+    assert_eq!(drain(&mut h), vec![]);
 }
 
 #[test]
@@ -170,8 +189,8 @@ fn keepalive_from_chaincode_is_ignored_in_any_state() {
 }
 
 #[test]
-fn register_refused_sends_error_and_closes() {
-    let mut h = registered_with(Config::default());
+fn register_refused_sends_error_and_closes_without_registered() {
+    let mut h = registering_with(Config::default());
     let reason = "Duplicate chaincodeID error: cc".to_owned();
     assert_eq!(
         h.handle(
