@@ -134,3 +134,29 @@ impl Backend for MockBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_iterator_pages_through_the_mock() {
+        let l = Arc::new(MockBackend::new());
+        for k in ["k3", "k1", "k2", "k4", "k5"] {
+            l.set(k, b"v");
+        }
+        let stub = mock_stub(&l, "t", &[]);
+        let keys: Vec<String> = stub
+            .range_query_state("", "")
+            .expect("range")
+            .map(|e| e.expect("entry").0)
+            .collect();
+        assert_eq!(keys, ["k1", "k2", "k3", "k4", "k5"]);
+        let keys: Vec<String> = stub
+            .range_query_state("k2", "k4")
+            .expect("range")
+            .map(|e| e.expect("entry").0)
+            .collect();
+        assert_eq!(keys, ["k2", "k3", "k4"]);
+    }
+}

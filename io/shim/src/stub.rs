@@ -261,6 +261,9 @@ impl Iterator for RangeIter {
                 Ok(page) => {
                     self.buffered = page.entries.into();
                     self.has_more = page.has_more;
+                    if !page.id.is_empty() {
+                        self.id = page.id;
+                    }
                 }
                 Err(e) => {
                     self.has_more = false;

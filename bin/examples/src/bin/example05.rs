@@ -1,0 +1,7 @@
+//! The `example05` chaincode process: registers with the peer given by
+//! `-peer.address=<addr>` (or `CORE_PEER_ADDRESS`) under
+//! `CORE_CHAINCODE_ID_NAME` and serves until the stream ends.
+
+fn main() {
+    fabrik_examples::run_main(fabrik_examples::Example05);
+}
