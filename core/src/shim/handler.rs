@@ -118,7 +118,17 @@ impl Handler {
             state
         );
         self.send_simple(Type::Error, &msg.txid, text.as_bytes().to_vec());
-        self.stop(text);
+        // Say what the peer said when it sent an ERROR (e.g. a refused
+        // registration): the FSM text alone hides the reason.
+        let reason = if msg.r#type == Type::Error as i32 && !msg.payload.is_empty() {
+            format!(
+                "{text}; peer error: {}",
+                String::from_utf8_lossy(&msg.payload)
+            )
+        } else {
+            text
+        };
+        self.stop(reason);
         Reject::UnexpectedMessage {
             state,
             msg_type: type_name,

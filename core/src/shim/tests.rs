@@ -402,7 +402,7 @@ fn error_before_registered_stops() {
         vec![
             send(Type::Error, "", text.as_bytes()),
             Output::Stop {
-                reason: text.into()
+                reason: format!("{text}; peer error: Duplicate chaincodeID error")
             }
         ]
     );
