@@ -11,6 +11,11 @@ use std::path::PathBuf;
 
 pub mod duration;
 mod load;
+mod p2p;
+mod pbft;
+
+pub use p2p::{FileKey, P2pConfig, TlsConfig};
+pub use pbft::{PbftConfig, PbftGeneral, PbftTimeouts};
 
 pub use load::{CONFIG_FILE_NAME, ConfigError, Origin, env_name, find_config_file, load};
 
@@ -34,6 +39,8 @@ pub struct Config {
     pub vm: VmConfig,
     /// `operations.*` (ours): the metrics, health and readiness server.
     pub operations: OperationsConfig,
+    /// `pbft.*` (v0.6 `consensus/pbft/config.yaml`, env `CORE_PBFT_*`)
+    pub pbft: PbftConfig,
 }
 
 /// `peer.*`
@@ -54,6 +61,10 @@ pub struct PeerConfig {
     pub validator: ValidatorConfig,
     /// `peer.discovery.*`
     pub discovery: DiscoveryConfig,
+    /// `peer.tls.*`: this node's certificate and key and the network CA.
+    pub tls: TlsConfig,
+    /// `peer.p2p.*` (ours): peer transport bounds.
+    pub p2p: P2pConfig,
 }
 
 impl Config {
@@ -77,6 +88,8 @@ impl Default for PeerConfig {
             file_system_path: PathBuf::from("/var/fabrik/production"),
             validator: ValidatorConfig::default(),
             discovery: DiscoveryConfig::default(),
+            tls: TlsConfig::default(),
+            p2p: P2pConfig::default(),
         }
     }
 }

@@ -59,6 +59,12 @@ pub enum Command {
     /// Show the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Follow the peer's events (blocks, rejections, chaincode events).
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Inspect and verify the ledger of a stopped peer.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Start a local network on 127.0.0.1, deploy example02, invoke and query
     /// it through the peers, print every step, then keep serving until Ctrl-C.
     Up(UpArgs),
@@ -110,7 +116,7 @@ pub enum ChaincodeCommand {
     /// Deploy chaincode; prints `Deploy chaincode: <name>`.
     Deploy(ChaincodeArgs),
     /// Invoke chaincode; prints the transaction ID on stdout (v0.6 only logged it).
-    Invoke(ChaincodeArgs),
+    Invoke(InvokeArgs),
     /// Query chaincode; prints `Query Result: <result>`.
     Query(QueryArgs),
 }
@@ -139,6 +145,60 @@ pub struct ChaincodeArgs {
     /// Transaction ID generation algorithm (`sha256`, or empty for a UUID).
     #[arg(short = 't', long = "tid")]
     pub tid: Option<String>,
+}
+
+/// `peerd chaincode invoke` flags.
+#[derive(Debug, Clone, Args)]
+pub struct InvokeArgs {
+    /// The common chaincode flags.
+    #[command(flatten)]
+    pub common: ChaincodeArgs,
+    /// Wait until the transaction is committed (prints `committed in block
+    /// N`) or rejected (prints the reason and exits with 1).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub wait_timeout: u64,
+}
+
+/// `peerd events ...`
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print every block (and optionally rejection and chaincode) event as
+    /// one JSON line, from peer.validator.events.address.
+    Listen(ListenArgs),
+}
+
+/// `peerd events listen` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Also print rejected transactions.
+    #[arg(long)]
+    pub rejections: bool,
+    /// Also print the events of this chaincode (its name).
+    #[arg(long, value_name = "NAME")]
+    pub chaincode: Option<String>,
+    /// With --chaincode: only events of this name (default: all).
+    #[arg(long, value_name = "EVENT", requires = "chaincode")]
+    pub event: Option<String>,
+}
+
+/// `peerd ledger ...` (the peer must be stopped).
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Recompute the block-hash chain and the state hash; report the first mismatch.
+    Verify,
+    /// Print block N as v0.6 JSON.
+    Block {
+        /// The block number.
+        number: u64,
+    },
+    /// Print transaction ID as v0.6 JSON.
+    Tx {
+        /// The transaction ID (a deploy's ID is the chaincode name).
+        txid: String,
+    },
 }
 
 /// `peerd chaincode query` flags.

@@ -7,6 +7,8 @@ mod cli;
 mod client;
 mod context;
 mod error;
+mod events;
+mod ledger;
 mod logging;
 mod network;
 mod node;
@@ -15,7 +17,10 @@ mod pidfile;
 mod up;
 
 use clap::Parser;
-use cli::{ChaincodeCli, Cli, Command, ConfigCommand, LogFormat, NetworkCommand, NodeCommand};
+use cli::{
+    ChaincodeCli, Cli, Command, ConfigCommand, EventsCommand, LedgerCommand, LogFormat,
+    NetworkCommand, NodeCommand,
+};
 use context::Context;
 use error::CliError;
 use std::process::ExitCode;
@@ -54,6 +59,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Chaincode(ChaincodeCli::Peer(command)) => chaincode::run(&ctx, command),
         Command::Network(NetworkCommand::List) => network::list(&ctx),
         Command::Config(ConfigCommand::Show) => show_config(&ctx),
+        Command::Events(EventsCommand::Listen(args)) => events::listen(&ctx, &args),
+        Command::Ledger(LedgerCommand::Verify) => ledger::verify(&ctx),
+        Command::Ledger(LedgerCommand::Block { number }) => ledger::block(&ctx, number),
+        Command::Ledger(LedgerCommand::Tx { txid }) => ledger::tx(&ctx, &txid),
         Command::Up(args) => up::run(&args),
         Command::Version => Ok(()),
     }

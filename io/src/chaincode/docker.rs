@@ -278,7 +278,9 @@ impl DockerVm {
         let positive = |v: i64| (v > 0).then_some(v);
         ContainerCreateBody {
             image: Some(name.to_string()),
+            entrypoint: Some(vec![context::BINARY_PATH.into()]),
             cmd: Some(vec![format!("-peer.address={peer_address}")]),
+            user: Some(context::USER.into()),
             env: Some(vec![
                 format!("CORE_CHAINCODE_ID_NAME={chaincode}"),
                 "CORE_PEER_TLS_ENABLED=false".into(),
@@ -313,7 +315,8 @@ impl DockerVm {
     /// build step.
     async fn build(&self, chaincode: &str, image: &str, binary: &[u8]) -> Result<(), String> {
         let s = &self.settings;
-        let tar = context::build_context(binary)
+        let labels = context::labels(&s.network_id, &s.peer_id, chaincode);
+        let tar = context::build_context(&context::dockerfile(&labels), binary)
             .map_err(|e| format!("image {image} for chaincode {chaincode}: {e}"))?;
         tracing::info!(
             image,
@@ -322,7 +325,6 @@ impl DockerVm {
         );
         let options = BuildImageOptions {
             t: Some(image.to_string()),
-            labels: Some(context::labels(&s.network_id, &s.peer_id, chaincode)),
             rm: true,
             forcerm: true,
             ..Default::default()
@@ -404,7 +406,7 @@ impl DockerVm {
         };
         match self.docker.remove_container(name, Some(options)).await {
             Ok(()) => {
-                tracing::info!(container = name, "removed old chaincode container");
+                tracing::info!(container = name, "removed chaincode container");
                 Ok(())
             }
             Err(bollard::errors::Error::DockerResponseServerError {

@@ -13,9 +13,8 @@ pub const LABEL_NETWORK: &str = "org.fabrik.network";
 pub const LABEL_CHAINCODE: &str = "org.fabrik.chaincode";
 /// Where the binary lives inside the image.
 pub const BINARY_PATH: &str = "/chaincode";
-/// The Dockerfile of every chaincode image. The chaincode runs as `nobody`.
-pub const DOCKERFILE: &str =
-    "FROM scratch\nCOPY chaincode /chaincode\nUSER 65534:65534\nENTRYPOINT [\"/chaincode\"]\n";
+/// The user chaincode runs as (`nobody`; numeric, as the image has no passwd).
+pub const USER: &str = "65534:65534";
 /// Longest name component kept as is; longer ones are replaced by a hash.
 const MAX_COMPONENT: usize = 128;
 
@@ -74,14 +73,47 @@ pub fn owner_filter(network_id: &str, peer_id: &str) -> HashMap<String, Vec<Stri
     )])
 }
 
+/// The Dockerfile of a chaincode image: the binary on an empty base and
+/// one `LABEL` line (each Dockerfile step costs the classic builder a
+/// container, so the entrypoint and user are set on the container instead).
+pub fn dockerfile(labels: &HashMap<String, String>) -> String {
+    let mut pairs: Vec<_> = labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", quoted(k), quoted(v)))
+        .collect();
+    pairs.sort();
+    format!(
+        "FROM scratch\nCOPY chaincode {BINARY_PATH}\nLABEL {}\n",
+        pairs.join(" ")
+    )
+}
+
+/// A Dockerfile string literal: `"..."` with `"`, `\` escaped and no newlines.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// The build context: an uncompressed tar with `Dockerfile` and `chaincode`.
 ///
 /// # Errors
 /// Only if writing to memory fails (not expected), as text.
-pub fn build_context(binary: &[u8]) -> Result<Vec<u8>, String> {
+pub fn build_context(dockerfile: &str, binary: &[u8]) -> Result<Vec<u8>, String> {
     let mut tar = tar::Builder::new(Vec::with_capacity(binary.len() + 4096));
     let files: [(&str, &[u8], u32); 2] = [
-        ("Dockerfile", DOCKERFILE.as_bytes(), 0o644),
+        ("Dockerfile", dockerfile.as_bytes(), 0o644),
         ("chaincode", binary, 0o755),
     ];
     for (name, bytes, mode) in files {
@@ -195,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_context_holds_the_dockerfile_and_the_executable_binary() {
-        let ctx = build_context(b"\x7fELFbinary").unwrap();
+        let ctx = build_context("FROM scratch\n", b"\x7fELFbinary").unwrap();
         let mut archive = tar::Archive::new(ctx.as_slice());
         let mut seen = Vec::new();
         for entry in archive.entries().unwrap() {
@@ -208,13 +240,23 @@ mod tests {
         }
         assert_eq!(
             seen[0],
-            ("Dockerfile".into(), 0o644, DOCKERFILE.as_bytes().to_vec())
+            ("Dockerfile".into(), 0o644, b"FROM scratch\n".to_vec())
         );
         assert_eq!(
             seen[1],
             ("chaincode".into(), 0o755, b"\x7fELFbinary".to_vec())
         );
-        assert!(DOCKERFILE.starts_with("FROM scratch\n"));
+    }
+
+    #[test]
+    fn the_dockerfile_copies_the_binary_and_labels_the_image() {
+        let text = dockerfile(&labels("n\"et", "vp0", "cc"));
+        assert_eq!(
+            text,
+            "FROM scratch\nCOPY chaincode /chaincode\nLABEL \"org.fabrik.chaincode\"=\"cc\" \
+             \"org.fabrik.network\"=\"n\\\"et\" \"org.fabrik.peer\"=\"vp0\"\n"
+        );
+        assert_eq!(quoted("a\\b\nc"), "\"a\\\\b c\"");
     }
 
     fn elf64(interp: bool) -> Vec<u8> {
