@@ -37,6 +37,7 @@ pub mod noops;
 pub mod shim;
 pub mod statetransfer;
 pub mod pbft;
+pub mod peer;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod time;

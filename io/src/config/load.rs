@@ -447,6 +447,8 @@ fn validate_sizes(config: &Config) -> Result<(), (String, String)> {
     if let Some((key, _)) = positive.iter().find(|(_, n)| *n == 0) {
         return Err(((*key).into(), "must be at least 1".into()));
     }
+    super::p2p::validate(config)?;
+    super::pbft::validate(config)?;
     let format = config.logging.format.as_str();
     if format != "text" && format != "json" {
         return Err((

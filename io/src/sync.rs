@@ -1,0 +1,31 @@
+//! The std/loom switch for io's hand-written shared state (style.md 10.5):
+//! code that must be model-checked (the peer connection registry) takes its
+//! `Arc`, `Mutex` and atomics from here, so `RUSTFLAGS="--cfg fabrik_loom"`
+//! swaps in loom's types without touching that code.
+
+#[cfg(fabrik_loom)]
+pub use loom::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
+
+#[cfg(not(fabrik_loom))]
+pub use std::sync::{
+    Arc, Mutex, MutexGuard,
+    atomic::{AtomicU64, Ordering},
+};
+
+/// Locks `mutex`, recovering the data if a holder panicked (the registry's
+/// invariants hold after every single operation, so the data stays usable).
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    #[cfg(fabrik_loom)]
+    {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    #[cfg(not(fabrik_loom))]
+    {
+        mutex
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
