@@ -58,5 +58,5 @@ pub use error::{Reject, RejectReason};
 pub use input::{Input, PeerMsg};
 pub use output::{Alarm, Output, PersistOp};
 pub use persist::PersistedState;
-pub use replica::{BufferSizes, Replica, batch_digest, request_digest};
+pub use replica::{BufferSizes, GENESIS_CHECKPOINT, Replica, batch_digest, request_digest};
 pub use state::Timer;

@@ -46,7 +46,7 @@ fn equivocate(msg: &PeerMsg, to: u64, keep_digest: bool) -> PeerMsg {
     else {
         return msg.clone();
     };
-    if to % 2 == 0 || pp.batch_digest.is_empty() {
+    if to.is_multiple_of(2) || pp.batch_digest.is_empty() {
         return msg.clone();
     }
     let mut batch = pp.request_batch.clone().unwrap_or_default();

@@ -338,12 +338,11 @@ impl Cluster {
             {
                 self.end_faults();
             }
-            Phase::Liveness { since } => {
-                if self.probe_seen.len() > self.opts.f {
-                    self.phase = Phase::Done;
-                } else if self.now > since + self.opts.liveness_bound {
-                    self.phase = Phase::Done;
-                }
+            Phase::Liveness { since }
+                if self.probe_seen.len() > self.opts.f
+                    || self.now > since + self.opts.liveness_bound =>
+            {
+                self.phase = Phase::Done;
             }
             _ => {}
         }

@@ -124,7 +124,7 @@ fn idle_primary_cuts_a_batch_at_once() {
     let mut r = replica(0);
     let q = req(0, 1);
     r.handle(T0, Input::Request(q.clone())).unwrap();
-    let b = batch(&[q.clone()]);
+    let b = batch(std::slice::from_ref(&q));
     let d = batch_digest(&b);
     assert_eq!(
         drain(&mut r),

@@ -132,6 +132,9 @@ pub(super) fn id_of(i: &BlockchainInfo) -> String {
     b64(&i.encode_to_vec())
 }
 
+/// Decides which (from, to, message) deliveries are dropped.
+pub(super) type DropFilter = Box<dyn Fn(ReplicaId, ReplicaId, &PeerMsg) -> bool>;
+
 /// A tiny lossless network of replicas with an executor that hash-chains
 /// batches; messages can be filtered per (from, to).
 pub(super) struct Net {
@@ -140,7 +143,7 @@ pub(super) struct Net {
     pub(super) chains: Vec<BTreeMap<u64, BlockchainInfo>>,
     queue: VecDeque<(ReplicaId, ReplicaId, PeerMsg)>,
     pub(super) now: Instant,
-    pub(super) drop: Box<dyn Fn(ReplicaId, ReplicaId, &PeerMsg) -> bool>,
+    pub(super) drop: DropFilter,
     pub(super) outputs: Vec<(ReplicaId, Output)>,
 }
 

@@ -16,7 +16,7 @@ fn normal_case_commits_and_executes_everywhere() {
         net.advance(secs(1));
     }
     for id in 0..4 {
-        assert_eq!(net.last_exec(id) >= 3, true, "replica {id}");
+        assert!(net.last_exec(id) >= 3, "replica {id}");
     }
     net.assert_agreement();
     assert_eq!(net.views(), vec![0; 4]);
