@@ -17,7 +17,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-const ENDPOINT: &str = "unix:///var/run/docker.sock";
+/// The engine when `CORE_VM_ENDPOINT` (which the peers also read) is unset.
+const DEFAULT_ENDPOINT: &str = "unix:///var/run/docker.sock";
 const DEPLOY_02: &str = r#"{"Args":["init","a","100","b","200"]}"#;
 const PEER_ID: &str = "vp0";
 /// Static and stripped: the package travels in the deploy transaction.
@@ -35,7 +36,8 @@ fn rt() -> tokio::runtime::Runtime {
 /// The engine, or `None` (skip) when none answers and CI does not require one.
 fn engine() -> Option<Engine> {
     let required = std::env::var("FABRIK_REQUIRE_DOCKER").is_ok_and(|v| v == "1");
-    match rt().block_on(docker::connect(ENDPOINT)) {
+    let endpoint = std::env::var("CORE_VM_ENDPOINT").unwrap_or_else(|_| DEFAULT_ENDPOINT.into());
+    match rt().block_on(docker::connect(&endpoint)) {
         Ok(engine) => Some(engine),
         Err(why) if required => {
             panic!("FABRIK_REQUIRE_DOCKER=1 but no Docker engine answers: {why}")
