@@ -23,7 +23,8 @@ pub const RAW_HEX_ERROR: &str = "Options --raw (-r) and --hex (-x) are not compa
 pub fn run(ctx: &Context, command: ChaincodeCommand) -> Result<(), CliError> {
     match command {
         ChaincodeCommand::Deploy(args) => deploy(ctx, &args),
-        ChaincodeCommand::Invoke(args) => invoke(ctx, &args),
+        ChaincodeCommand::Invoke(args) if args.wait => crate::events::invoke_wait(ctx, &args),
+        ChaincodeCommand::Invoke(args) => invoke(ctx, &args.common),
         ChaincodeCommand::Query(args) => query(ctx, &args),
     }
 }

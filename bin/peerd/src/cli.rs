@@ -68,6 +68,9 @@ pub enum Command {
     /// Start a local network on 127.0.0.1, deploy example02, invoke and query
     /// it through the peers, print every step, then keep serving until Ctrl-C.
     Up(UpArgs),
+    /// Generate a local test network in a directory: a network CA, a key and
+    /// certificate per node, one peerd.toml per node and a docker-compose file.
+    Testnet(TestnetArgs),
     /// Print the version.
     Version,
 }
@@ -242,4 +245,25 @@ pub enum NetworkCommand {
 pub enum ConfigCommand {
     /// Print the effective configuration (file, then CORE_* overrides) as TOML.
     Show,
+}
+
+/// `peerd testnet` flags.
+#[derive(Debug, Clone, Args)]
+pub struct TestnetArgs {
+    /// Number of validating peers (vp0, vp1, ...).
+    #[arg(long, value_name = "N")]
+    pub validators: usize,
+    /// Number of non-validating peers (nvp0, ...).
+    #[arg(long, value_name = "M", default_value_t = 0)]
+    pub non_validators: usize,
+    /// Output directory (created; must not hold a network already).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// First node's peer port; node i uses base + 10*i (peer), +1 (REST),
+    /// +2 (events), +3 (operations).
+    #[arg(long, value_name = "PORT", default_value_t = 7051)]
+    pub base_port: u16,
+    /// Consensus plugin of the validators (pbft or noops).
+    #[arg(long, value_name = "PLUGIN", default_value = "pbft")]
+    pub consensus: String,
 }

@@ -14,6 +14,7 @@ mod network;
 mod node;
 mod package;
 mod pidfile;
+mod testnet;
 mod up;
 
 use clap::Parser;
@@ -64,6 +65,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ledger(LedgerCommand::Block { number }) => ledger::block(&ctx, number),
         Command::Ledger(LedgerCommand::Tx { txid }) => ledger::tx(&ctx, &txid),
         Command::Up(args) => up::run(&args),
+        Command::Testnet(args) => testnet::run(&args),
         Command::Version => Ok(()),
     }
 }

@@ -189,19 +189,19 @@ async fn dispatch(State(state): State<RestState>, req: Request) -> Response {
         handle(&state, route, req).await
     };
     add_headers(&mut response);
-    state
-        .metrics
-        .rest_request(label, response.status().as_u16());
+    let status = response.status().as_u16();
+    tracing::debug!(%method, route = label, status, "REST request");
+    state.metrics.rest_request(label, status);
     response
 }
 
 fn preflight(route: &Route) -> Response {
     let mut r = StatusCode::OK.into_response();
-    if let Some(m) = route.method() {
-        if let Ok(v) = HeaderValue::from_str(&format!("{m}, OPTIONS")) {
-            r.headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
-        }
+    if let Some(m) = route.method()
+        && let Ok(v) = HeaderValue::from_str(&format!("{m}, OPTIONS"))
+    {
+        r.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
     }
     r
 }
