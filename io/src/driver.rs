@@ -53,6 +53,12 @@ pub trait Effects<M: Machine> {
     /// An input was refused by the machine (log it, count it).
     fn rejected(&mut self, reject: M::Reject);
 
+    /// Called once the outputs of one step are all performed (a place to
+    /// flush work batched across outputs).
+    fn drained(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// Whether the loop should end (checked after every drain).
     fn should_stop(&self) -> bool {
         false
@@ -102,4 +108,5 @@ async fn drain<M: Machine, E: Effects<M>>(machine: &mut M, effects: &mut E) {
     while let Some(output) = machine.poll_output() {
         effects.perform(output).await;
     }
+    effects.drained().await;
 }

@@ -1,6 +1,7 @@
 //! fabrik-io: runs the pure machines of fabrik-core against the real world
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
 
+pub mod catchup;
 pub mod chaincode;
 pub mod config;
 pub mod consensus;
@@ -15,6 +16,7 @@ pub mod net;
 pub mod node;
 pub mod ops;
 pub mod rest;
+pub mod replica;
 pub mod store;
 pub mod sync;
 pub mod testnet;

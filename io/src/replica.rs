@@ -1,0 +1,428 @@
+//! Drives the PBFT [`Replica`] inside a validating peer:
+//!
+//! ```text
+//!  Devops/REST ─Submitter─► Request ─┐
+//!  transport (CONSENSUS) ──► Peer ───┼─► Replica ─► Persist ─► store (fsync, then go on)
+//!  committer ──► Executed ───────────┤           ├► Broadcast/Send ─► transport
+//!  catch-up ──► StateTransferred ────┘           ├► Execute ─► committer (one block per seq)
+//!                                                └► StateTransfer ─► catch-up
+//! ```
+//!
+//! The consensus state lives in the Persist partition under v0.6's
+//! `consensus.*` keys; on start the replica is rebuilt from it and from the
+//! head block's `Metadata{seqNo}`.
+
+use crate::driver::{self, Clock, Effects};
+use crate::exec::Executor;
+use crate::store::Store;
+use fabrik_core::ledger::Ledger;
+use fabrik_core::ledger::kv::{KvRead, Partition, StoreError, WriteBatch};
+use fabrik_core::pbft::{
+    self, Input, Output, PeerMsg, PersistOp, PersistedState, Replica, ReplicaId,
+};
+use fabrik_proto::pbft::{Metadata, PQset, RequestBatch};
+use fabrik_proto::protos::{self, Transaction, message};
+use prost::Message as _;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Key prefix of the consensus state in the Persist partition (v0.6).
+pub const PREFIX: &str = "consensus.";
+
+/// How the replica reaches the other replicas (implemented by the transport).
+pub trait ConsensusNet: Send + Sync + 'static {
+    /// Sends `msg` to every connected validator.
+    fn broadcast(&self, msg: protos::Message);
+    /// Sends `msg` to validator `vp<to>`; dropped (and counted) when the
+    /// peer is not connected or its queue is full.
+    fn send(&self, to: ReplicaId, msg: protos::Message);
+}
+
+/// How the replica asks for a state transfer (implemented by catch-up).
+pub trait CatchUp: Send + Sync + 'static {
+    /// Brings the ledger to checkpoint `seq` with id `id` (base64 of the
+    /// marshalled BlockchainInfo) from `replicas`; feeds the outcome to
+    /// `inbox` as `StateTransferred` or `StateTransferFailed`.
+    fn start(&self, seq: u64, id: String, replicas: Vec<ReplicaId>, inbox: mpsc::Sender<Input>);
+}
+
+/// Wraps a consensus message in the v0.6 peer envelope.
+pub fn envelope(msg: &PeerMsg) -> protos::Message {
+    protos::Message {
+        r#type: message::Type::Consensus as i32,
+        payload: msg.to_batch_message().encode_to_vec(),
+        ..Default::default()
+    }
+}
+
+fn key(suffix: &str) -> Vec<u8> {
+    format!("{PREFIX}{suffix}").into_bytes()
+}
+
+/// The writes for one persist output.
+pub fn persist_writes(op: &PersistOp) -> WriteBatch {
+    let mut b = WriteBatch::new();
+    match op {
+        PersistOp::PSet(s) => b.put(Partition::Persist, key("pset"), s.encode_to_vec()),
+        PersistOp::QSet(s) => b.put(Partition::Persist, key("qset"), s.encode_to_vec()),
+        PersistOp::StoreBatch { digest, batch } => b.put(
+            Partition::Persist,
+            key(&format!("reqBatch.{digest}")),
+            batch.encode_to_vec(),
+        ),
+        PersistOp::DeleteBatch { digest } => {
+            b.delete(Partition::Persist, key(&format!("reqBatch.{digest}")))
+        }
+        PersistOp::DeleteAllBatches => {} // expanded by the caller, which can read the store
+        PersistOp::Checkpoint { seq, info } => b.put(
+            Partition::Persist,
+            key(&format!("chkpt.{seq}")),
+            info.clone(),
+        ),
+        PersistOp::DeleteCheckpoint { seq } => {
+            b.delete(Partition::Persist, key(&format!("chkpt.{seq}")))
+        }
+        PersistOp::ViewChange(vc) => {
+            b.put(Partition::Persist, key("viewchange"), vc.encode_to_vec())
+        }
+        PersistOp::NewView(nv) => b.put(Partition::Persist, key("newview"), nv.encode_to_vec()),
+    }
+    b
+}
+
+fn all_batch_deletes(store: &dyn KvRead) -> Result<WriteBatch, StoreError> {
+    let start = key("reqBatch.");
+    let end = key("reqBatch/"); // '/' sorts right after '.'
+    let mut b = WriteBatch::new();
+    for (k, _) in store.range(Partition::Persist, &start, &end, usize::MAX)? {
+        b.delete(Partition::Persist, k);
+    }
+    Ok(b)
+}
+
+/// Why the persisted consensus state cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot read consensus state key {key} from the store: {reason}; move the data directory away and resync from peers"
+)]
+pub struct RestoreError {
+    key: String,
+    reason: String,
+}
+
+/// Reads everything the replica persisted.
+///
+/// # Errors
+/// [`RestoreError`] naming the key that is unreadable or does not decode.
+pub fn load_persisted(store: &dyn KvRead) -> Result<PersistedState, RestoreError> {
+    let mut state = PersistedState::default();
+    let rows = store
+        .range(
+            Partition::Persist,
+            PREFIX.as_bytes(),
+            b"consensus/",
+            usize::MAX,
+        )
+        .map_err(|e| RestoreError {
+            key: PREFIX.into(),
+            reason: e.to_string(),
+        })?;
+    for (k, v) in rows {
+        let name = String::from_utf8_lossy(&k).into_owned();
+        let suffix = name.strip_prefix(PREFIX).unwrap_or_default().to_string();
+        let bad = |e: prost::DecodeError| RestoreError {
+            key: name.clone(),
+            reason: e.to_string(),
+        };
+        match suffix.as_str() {
+            "pset" => state.pset = PQset::decode(v.as_slice()).map_err(bad)?.set,
+            "qset" => state.qset = PQset::decode(v.as_slice()).map_err(bad)?.set,
+            "viewchange" => {
+                state.view_change =
+                    Some(fabrik_proto::pbft::ViewChange::decode(v.as_slice()).map_err(bad)?)
+            }
+            "newview" => {
+                state.new_view =
+                    Some(fabrik_proto::pbft::NewView::decode(v.as_slice()).map_err(bad)?)
+            }
+            s if s.starts_with("reqBatch.") => {
+                let digest = s.trim_start_matches("reqBatch.").to_string();
+                state
+                    .batches
+                    .insert(digest, RequestBatch::decode(v.as_slice()).map_err(bad)?);
+            }
+            s if s.starts_with("chkpt.") => {
+                let seq =
+                    s.trim_start_matches("chkpt.")
+                        .parse::<u64>()
+                        .map_err(|e| RestoreError {
+                            key: name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                state.checkpoints.insert(seq, v);
+            }
+            _ => tracing::warn!(key = %name, "ignoring unknown consensus key"),
+        }
+    }
+    Ok(state)
+}
+
+/// The sequence number of the head block (`Metadata{seqNo}`; 0 for genesis
+/// or a block without metadata).
+pub fn last_exec(store: &Store) -> u64 {
+    let ledger = Ledger::new(store);
+    let Ok(height) = ledger.height() else {
+        return 0;
+    };
+    let Some(head) = height.checked_sub(1).and_then(|n| ledger.block(n).ok()) else {
+        return 0;
+    };
+    Metadata::decode(head.consensus_metadata.as_slice())
+        .map(|m| m.seq_no)
+        .unwrap_or(0)
+}
+
+struct ReplicaEffects {
+    store: Arc<Store>,
+    executor: Arc<Executor>,
+    net: Arc<dyn ConsensusNet>,
+    catch_up: Arc<dyn CatchUp>,
+    to_committer: mpsc::Sender<(u64, RequestBatch)>,
+    inbox: mpsc::Sender<Input>,
+    /// Persist outputs not yet written: consecutive ones share one fsync,
+    /// written before any other output is performed.
+    pending: WriteBatch,
+    halted: bool,
+}
+
+impl ReplicaEffects {
+    fn persist(&mut self, op: &PersistOp) {
+        match op {
+            PersistOp::DeleteAllBatches => {
+                // Deletes what is stored, so earlier pending writes go first.
+                self.flush();
+                match all_batch_deletes(&*self.store) {
+                    Ok(b) => self.pending.extend(b),
+                    Err(e) => self.fail(&e),
+                }
+            }
+            other => self.pending.extend(persist_writes(other)),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let writes = std::mem::take(&mut self.pending);
+        let store = Arc::clone(&self.store);
+        if let Err(e) = tokio::task::block_in_place(|| store.apply(&writes)) {
+            self.fail(&e);
+        }
+    }
+
+    fn fail(&mut self, e: &StoreError) {
+        // Going on would send messages that depend on state not on disk.
+        tracing::error!("cannot persist consensus state: {e}; stopping consensus");
+        self.halted = true;
+    }
+}
+
+impl Effects<Replica> for ReplicaEffects {
+    async fn perform(&mut self, output: Output) {
+        if let Output::Persist(op) = &output {
+            self.persist(op);
+            return;
+        }
+        self.flush();
+        if self.halted {
+            return;
+        }
+        match output {
+            Output::Persist(_) => {}
+            Output::Broadcast(msg) => self.net.broadcast(envelope(&msg)),
+            Output::Send { to, msg } => self.net.send(to, envelope(&msg)),
+            Output::Execute { seq, batch } => {
+                if self.to_committer.send((seq, batch)).await.is_err() {
+                    self.halted = true;
+                }
+            }
+            Output::Committed { seq, digest } => tracing::debug!(seq, digest, "committed"),
+            Output::StateInvalid => self.executor.set_state_invalid(true),
+            Output::StateValid => self.executor.set_state_invalid(false),
+            Output::StateTransfer { seq, id, replicas } => {
+                tracing::info!(seq, "behind the network: starting state transfer");
+                self.catch_up.start(seq, id, replicas, self.inbox.clone());
+            }
+            Output::ViewChanged { view, primary } => tracing::info!(view, primary, "new view"),
+            Output::Misbehavior { from, reason } => {
+                tracing::warn!(peer = from, "misbehaving replica: {reason}")
+            }
+            Output::Alarm(alarm) => tracing::error!("consensus alarm: {alarm:?}"),
+        }
+    }
+
+    async fn drained(&mut self) {
+        self.flush();
+    }
+
+    fn rejected(&mut self, reject: pbft::Reject) {
+        tracing::debug!("consensus message rejected: {reject}");
+    }
+
+    fn should_stop(&self) -> bool {
+        self.halted
+    }
+}
+
+/// The transactions of an agreed batch that are not yet on the ledger (a
+/// request may be re-ordered after a view change).
+fn new_transactions(store: &Store, batch: &RequestBatch) -> Vec<Transaction> {
+    let ledger = Ledger::new(store);
+    batch
+        .batch
+        .iter()
+        .filter_map(|req| match Transaction::decode(req.payload.as_slice()) {
+            Ok(tx) => Some(tx),
+            Err(e) => {
+                tracing::warn!(
+                    replica = req.replica_id,
+                    "request payload is not a transaction: {e}"
+                );
+                None
+            }
+        })
+        .filter(|tx| ledger.transaction(&tx.txid).is_err())
+        .collect()
+}
+
+/// Everything the replica task needs.
+pub struct ReplicaParts {
+    /// The replica, restored or fresh.
+    pub replica: Replica,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The executor.
+    pub executor: Arc<Executor>,
+    /// The transport.
+    pub net: Arc<dyn ConsensusNet>,
+    /// Catch-up.
+    pub catch_up: Arc<dyn CatchUp>,
+    /// Bound of the replica's inbox.
+    pub buffer: usize,
+}
+
+/// Starts the replica and its committer; returns the replica's inbox
+/// (transport and clients feed it).
+pub fn start(parts: ReplicaParts, clock: Clock) -> mpsc::Sender<Input> {
+    let (in_tx, mut in_rx) = mpsc::channel(parts.buffer.max(1));
+    let (to_committer, mut batches) = mpsc::channel::<(u64, RequestBatch)>(1);
+    let executed = in_tx.clone();
+    let executor = Arc::clone(&parts.executor);
+    let store = Arc::clone(&parts.store);
+    tokio::spawn(async move {
+        while let Some((seq, batch)) = batches.recv().await {
+            let txs = new_transactions(&store, &batch);
+            let metadata = Metadata { seq_no: seq }.encode_to_vec();
+            match executor.execute_block(txs, Some(metadata)).await {
+                Ok(b) => {
+                    tracing::info!(seq, block = b.number, "committed block");
+                    if executed
+                        .send(Input::Executed { seq, info: b.info })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("{e}; stopping consensus");
+                    return;
+                }
+            }
+        }
+    });
+    let mut effects = ReplicaEffects {
+        store: parts.store,
+        executor: parts.executor,
+        net: parts.net,
+        catch_up: parts.catch_up,
+        to_committer,
+        inbox: in_tx.clone(),
+        pending: WriteBatch::new(),
+        halted: false,
+    };
+    let mut replica = parts.replica;
+    tokio::spawn(async move {
+        driver::run(&mut replica, &mut in_rx, &mut effects, clock).await;
+        tracing::error!("consensus stopped");
+    });
+    in_tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabrik_core::ledger::kv::MemKv;
+    use fabrik_proto::pbft::view_change::Pq;
+
+    #[test]
+    fn persisted_state_round_trips_through_the_v06_keys() {
+        let mut kv = MemKv::new();
+        let ops = [
+            PersistOp::PSet(PQset {
+                set: vec![Pq {
+                    sequence_number: 3,
+                    batch_digest: "d".into(),
+                    view: 1,
+                }],
+            }),
+            PersistOp::QSet(PQset { set: vec![] }),
+            PersistOp::StoreBatch {
+                digest: "d".into(),
+                batch: RequestBatch::default(),
+            },
+            PersistOp::StoreBatch {
+                digest: "e".into(),
+                batch: RequestBatch::default(),
+            },
+            PersistOp::Checkpoint {
+                seq: 10,
+                info: vec![1, 2],
+            },
+            PersistOp::DeleteBatch { digest: "e".into() },
+        ];
+        let mut expected = PersistedState::default();
+        for op in &ops {
+            kv.apply(&persist_writes(op));
+            expected.apply(op);
+        }
+        assert_eq!(load_persisted(&kv).unwrap(), expected);
+        assert!(
+            kv.get(Partition::Persist, b"consensus.chkpt.10")
+                .unwrap()
+                .is_some(),
+            "v0.6 key name"
+        );
+        kv.apply(&all_batch_deletes(&kv).unwrap());
+        expected.apply(&PersistOp::DeleteAllBatches);
+        assert_eq!(load_persisted(&kv).unwrap(), expected);
+    }
+
+    #[test]
+    fn an_undecodable_entry_names_its_key() {
+        let mut kv = MemKv::new();
+        let mut b = WriteBatch::new();
+        b.put(
+            Partition::Persist,
+            b"consensus.pset".to_vec(),
+            vec![0xff, 0xff],
+        );
+        kv.apply(&b);
+        let err = load_persisted(&kv).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read consensus state key consensus.pset"),
+            "{err}"
+        );
+    }
+}
