@@ -573,3 +573,122 @@ fn config_validation_names_the_key_and_adjusts_timeouts() {
     assert_eq!(c.timeout_request, Duration::from_millis(1500));
     assert_eq!(c.timeout_null_request, Duration::from_millis(2250));
 }
+
+fn view_change_of(id: ReplicaId) -> fabrik_proto::pbft::ViewChange {
+    let mut r = replica(id);
+    r.send_view_change();
+    drain(&mut r)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Persist(PersistOp::ViewChange(vc)) => Some(vc),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn fetch_is_answered_by_unicast_and_unsolicited_returns_are_rejected() {
+    let mut r = replica(1);
+    let b = batch(&[req(1, 1)]);
+    let d = batch_digest(&b);
+    deliver(&mut r, 0, pre_prepare(0, 1, &b, 0)).unwrap();
+    drain(&mut r);
+    let fetch = fabrik_proto::pbft::FetchRequestBatch {
+        batch_digest: d,
+        replica_id: 2,
+    };
+    deliver(&mut r, 2, message::Payload::FetchRequestBatch(fetch)).unwrap();
+    assert_eq!(
+        drain(&mut r),
+        vec![Output::Send {
+            to: 2,
+            msg: pbft(message::Payload::ReturnRequestBatch(b.clone()))
+        }]
+    );
+    let err = deliver(&mut r, 2, message::Payload::ReturnRequestBatch(b)).unwrap_err();
+    assert_eq!(err.reason, RejectReason::Unsolicited);
+}
+
+#[test]
+fn f_plus_one_view_changes_make_a_replica_join_and_the_new_primary_sends_new_view() {
+    let mut r = replica(1); // primary of view 1
+    deliver(&mut r, 2, message::Payload::ViewChange(view_change_of(2))).unwrap();
+    assert_eq!(r.view(), 0, "one view change is not enough to join");
+    deliver(&mut r, 3, message::Payload::ViewChange(view_change_of(3))).unwrap();
+    assert_eq!(r.view(), 1);
+    let outs = drain(&mut r);
+    let kinds: Vec<&str> = outs
+        .iter()
+        .map(|o| match o {
+            Output::Persist(PersistOp::ViewChange(_)) => "persist-vc",
+            Output::Broadcast(PeerMsg::Pbft(m)) => match &m.payload {
+                Some(message::Payload::ViewChange(_)) => "vc",
+                Some(message::Payload::NewView(_)) => "nv",
+                _ => "other",
+            },
+            Output::Persist(PersistOp::NewView(_)) => "persist-nv",
+            Output::Persist(PersistOp::QSet(_)) => "persist-qset",
+            Output::ViewChanged { .. } => "view-changed",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "persist-vc",
+            "vc",
+            "nv",
+            "persist-nv",
+            "persist-qset",
+            "view-changed"
+        ],
+        "{outs:?}"
+    );
+    assert!(r.is_view_active());
+    assert_eq!(r.poll_timeout(), None, "nothing outstanding");
+}
+
+#[test]
+fn new_view_from_a_non_primary_or_with_a_short_vset_is_rejected() {
+    let mut r = replica(2);
+    let nv = fabrik_proto::pbft::NewView {
+        view: 1,
+        vset: vec![view_change_of(3)],
+        xset: Default::default(),
+        replica_id: 3,
+    };
+    assert_eq!(
+        deliver(&mut r, 3, message::Payload::NewView(nv.clone()))
+            .unwrap_err()
+            .reason,
+        RejectReason::NotPrimary { from: 3, view: 1 }
+    );
+    let nv = fabrik_proto::pbft::NewView {
+        replica_id: 1,
+        ..nv
+    };
+    assert_eq!(
+        deliver(&mut r, 1, message::Payload::NewView(nv))
+            .unwrap_err()
+            .reason,
+        RejectReason::InvalidViewChange("vset size")
+    );
+    assert_eq!(r.view(), 0);
+}
+
+#[test]
+fn view_change_with_a_bad_signature_is_misbehavior() {
+    let mut r = replica(1);
+    let mut vc = view_change_of(2);
+    vc.h = 0;
+    vc.signature[0] ^= 1;
+    let err = deliver(&mut r, 2, message::Payload::ViewChange(vc)).unwrap_err();
+    assert_eq!(err.reason, RejectReason::BadSignature(2));
+    assert_eq!(
+        drain(&mut r),
+        vec![Output::Misbehavior {
+            from: 2,
+            reason: RejectReason::BadSignature(2)
+        }]
+    );
+}
