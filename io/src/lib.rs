@@ -2,6 +2,7 @@
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
 
 pub mod catchup;
+pub mod catchup;
 pub mod chaincode;
 pub mod config;
 pub mod consensus;
