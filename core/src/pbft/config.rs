@@ -129,6 +129,10 @@ pub struct Config {
     pub max_view_change_timeout: Duration,
     /// Signing and verification keys.
     pub keys: Keys,
+    /// Hook for signed client requests: when set, a request (local or
+    /// relayed) it refuses is rejected with `BadRequestSignature`. v0.6
+    /// left requests unsigned (`// XXX sign req`).
+    pub request_verifier: Option<fn(&fabrik_proto::pbft::Request) -> bool>,
     /// A planted bug (simulator teeth checks only).
     #[cfg(any(test, feature = "sim"))]
     pub planted_bug: Option<PlantedBug>,
@@ -156,6 +160,7 @@ impl Config {
             max_outstanding_requests: 10_000,
             max_view_change_timeout: Duration::from_secs(300),
             keys,
+            request_verifier: None,
             #[cfg(any(test, feature = "sim"))]
             planted_bug: None,
         }

@@ -86,6 +86,9 @@ pub enum RejectReason {
     /// Already received.
     #[error("duplicate")]
     Duplicate,
+    /// The request verifier hook refused the request.
+    #[error("request signature does not verify")]
+    BadRequestSignature,
     /// A request not newer than what was already executed from its origin.
     #[error("stale request timestamp")]
     StaleRequest,
@@ -126,6 +129,7 @@ impl RejectReason {
                 | RejectReason::IncompletePayload
                 | RejectReason::Conflict { .. }
                 | RejectReason::BadSignature(_)
+                | RejectReason::BadRequestSignature
                 | RejectReason::InvalidViewChange(_)
                 | RejectReason::XsetMismatch
         )

@@ -46,6 +46,9 @@ impl Replica {
 
     /// The deduplicator and the outstanding-request bound.
     fn check_request(&self, req: &Request) -> Result<(), RejectReason> {
+        if self.cfg.request_verifier.is_some_and(|verify| !verify(req)) {
+            return Err(RejectReason::BadRequestSignature);
+        }
         if !self.dedup.is_new(req) {
             return Err(RejectReason::StaleRequest);
         }

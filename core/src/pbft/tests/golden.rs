@@ -692,3 +692,30 @@ fn view_change_with_a_bad_signature_is_misbehavior() {
         }]
     );
 }
+
+#[test]
+fn the_request_verifier_hook_rejects_unsigned_requests() {
+    let mut c = cfg(1);
+    c.request_verifier = Some(|r| !r.signature.is_empty());
+    let mut r = with_cfg(c);
+    let err = r
+        .handle(
+            T0,
+            Input::Peer {
+                from: 2,
+                msg: PeerMsg::Request(req(2, 1)),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err.reason, RejectReason::BadRequestSignature);
+    let mut signed = req(2, 1);
+    signed.signature = vec![1];
+    r.handle(
+        T0,
+        Input::Peer {
+            from: 2,
+            msg: PeerMsg::Request(signed),
+        },
+    )
+    .unwrap();
+}
