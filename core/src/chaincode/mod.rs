@@ -23,8 +23,10 @@
 //!
 //! # States
 //!
-//! The stream follows the v0.6 table: REGISTER takes `created` to
-//! `established` (REGISTERED is sent and io is told the name); INIT (deploy)
+//! The stream follows the v0.6 table: REGISTER reports the name to io
+//! ([`Output::Registered`]); io answers [`Input::RegisterAccepted`], which
+//! sends REGISTERED and enters `established`, or [`Input::RegisterRefused`]
+//! (a duplicate name), which sends ERROR and closes; INIT (deploy)
 //! takes it to `init` and COMPLETED to `ready`, ERROR to `end` (the stream
 //! is closed); READY (first use after a restart) takes it straight to
 //! `ready`. TRANSACTION and QUERY need `ready`.

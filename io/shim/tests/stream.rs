@@ -191,8 +191,8 @@ impl PeerSide {
         }
     }
 
-    /// Reads REGISTER and lets the handler answer REGISTERED.
-    async fn register(&mut self) {
+    /// Reads REGISTER; io's registry is asked through `Registered`.
+    async fn read_register(&mut self) {
         let msg = self
             .inbound
             .message()
@@ -202,10 +202,25 @@ impl PeerSide {
         self.h
             .handle(Instant::ZERO, Input::FromChaincode(msg))
             .expect("REGISTER accepted");
+        self.flush().await;
+    }
+
+    /// Reads REGISTER and accepts the name: the handler answers REGISTERED.
+    async fn register(&mut self) {
+        self.read_register().await;
+        self.h
+            .handle(Instant::ZERO, Input::RegisterAccepted)
+            .expect("accepted");
+        self.flush().await;
+    }
+
+    /// Sends what the handler queued; notes the registered name.
+    async fn flush(&mut self) {
         while let Some(out) = self.h.poll_output() {
             match out {
                 Output::Send(m) => self.out.send(Ok(m)).await.expect("send"),
                 Output::Registered { name } => self.registered = Some(name),
+                Output::Close { .. } => {}
                 other => panic!("unexpected output {other:?}"),
             }
         }
@@ -396,16 +411,12 @@ async fn refused_registration_stops_the_shim_with_an_error() {
         out,
         registered: None,
     };
-    peer.register().await;
+    peer.read_register().await;
     let reason = "Duplicate chaincodeID error: dup".to_owned();
     peer.h
         .handle(Instant::ZERO, Input::RegisterRefused { reason })
         .expect("refused");
-    while let Some(out) = peer.h.poll_output() {
-        if let Output::Send(m) = out {
-            peer.out.send(Ok(m)).await.expect("send");
-        }
-    }
+    peer.flush().await;
     let done = tokio::time::timeout(Duration::from_secs(10), shim)
         .await
         .expect("shim ended")
@@ -413,6 +424,6 @@ async fn refused_registration_stops_the_shim_with_an_error() {
     let err = done.expect_err("stopped");
     assert_eq!(
         err.to_string(),
-        "chaincode shim stopped: []Chaincode handler FSM cannot handle message (ERROR) with payload size (32) while in state: established; peer error: Duplicate chaincodeID error: dup"
+        "chaincode shim stopped: []Chaincode handler FSM cannot handle message (ERROR) with payload size (32) while in state: created; peer error: Duplicate chaincodeID error: dup"
     );
 }
