@@ -509,3 +509,42 @@ fn edit_block_on_disk(peer: &Peer, n: u64) {
     batch.put(Partition::Blocks, block_key(n), block.encode_to_vec());
     store.apply(&batch).expect("write");
 }
+
+/// Network (process) mode: a JSON-RPC deploy by path names the chaincode by
+/// its v0.6 hash; `/chain/blocks` shows the deploy without its code package,
+/// `/transactions/<name>` with it.
+#[test]
+fn process_mode_deploy_blocks_hide_the_code_package() {
+    let mut peer = Peer::new()
+        .env("CORE_CHAINCODE_MODE", "process")
+        .env("CORE_OPERATIONS_ADDRESS", "");
+    peer.start(&[]);
+    wait_height(&peer, 1);
+    let path = binary("example02").display().to_string();
+    let params = format!(
+        r#"{{"type":1,"chaincodeID":{{"path":"{path}"}},"ctorMsg":{{"args":["init","a","100","b","200"]}}}}"#
+    );
+    let r = rpc(&peer.rest, &call("deploy", &params, "1"));
+    let v = r.json();
+    let name = v["result"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(name.len(), 128, "a v0.6 hash name: {v}");
+    // Block 1 exists once the deploy is committed.
+    let block = eventually(Duration::from_secs(60), || {
+        let r = get(&peer.rest, "/chain/blocks/1");
+        (r.status == 200).then(|| r.json())
+    })
+    .unwrap_or_else(|| panic!("deploy never committed; log:\n{}", peer.log()));
+    let in_block = block["transactions"][0]["payload"]
+        .as_str()
+        .expect("payload")
+        .len();
+    let tx = get(&peer.rest, &format!("/transactions/{name}")).json();
+    let full = tx["payload"].as_str().expect("payload").len();
+    assert!(
+        full > in_block + 10_000,
+        "block payload {in_block} chars, full {full}"
+    );
+}
