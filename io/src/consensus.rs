@@ -4,8 +4,12 @@
 
 use crate::driver::{self, Clock, Effects};
 use crate::exec::Executor;
+use crate::net::{Inbound, Network};
 use fabrik_core::noops::{self, Input, Noops, Output};
-use fabrik_proto::protos::Transaction;
+use fabrik_proto::protos::{
+    Transaction, TransactionBlock, message::Type as MessageType, peer_endpoint,
+};
+use prost::Message as _;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -33,14 +37,24 @@ impl Submitter {
 
 struct NoopsEffects {
     to_committer: mpsc::Sender<Vec<Transaction>>,
+    network: Option<Network>,
 }
 
 impl Effects<Noops> for NoopsEffects {
     async fn perform(&mut self, output: Output) {
         match output {
-            // A lone validator has no one to broadcast to; the network layer
-            // takes these over when peers are connected.
-            Output::Broadcast(_) => {}
+            // v0.6 NOOPS: CONSENSUS{TransactionBlock{[tx]}} to every
+            // connected validator (none for a lone validator).
+            Output::Broadcast(tx) => {
+                if let Some(network) = &self.network {
+                    let block = TransactionBlock {
+                        transactions: vec![tx],
+                    };
+                    let msg =
+                        fabrik_core::peer::message(MessageType::Consensus, block.encode_to_vec());
+                    network.broadcast(&msg, peer_endpoint::Type::Validator);
+                }
+            }
             Output::Execute(txs) => {
                 if self.to_committer.send(txs).await.is_err() {
                     tracing::error!("committer stopped; block dropped");
@@ -60,6 +74,51 @@ pub fn start_noops(
     buffer: usize,
     executor: Arc<Executor>,
     clock: Clock,
+) -> Submitter {
+    start_noops_inner(config, buffer, executor, clock, None)
+}
+
+/// Starts NOOPS consensus connected to the peer network: local
+/// transactions are broadcast to the connected validators and theirs
+/// (`inbound` CONSENSUS messages carrying a `TransactionBlock`) are fed in
+/// as `Input::FromPeer`.
+pub fn start_noops_with_network(
+    config: noops::Config,
+    buffer: usize,
+    executor: Arc<Executor>,
+    clock: Clock,
+    network: Network,
+    mut inbound: mpsc::Receiver<Inbound>,
+) -> Submitter {
+    let submitter = start_noops_inner(config, buffer, executor, clock, Some(network));
+    let tx = submitter.tx.clone();
+    tokio::spawn(async move {
+        while let Some(Inbound { from, msg }) = inbound.recv().await {
+            let block = match TransactionBlock::decode(msg.payload.as_slice()) {
+                Ok(block) => block,
+                Err(e) => {
+                    tracing::warn!(
+                        "CONSENSUS message from peer {from} is not a TransactionBlock: {e}"
+                    );
+                    continue;
+                }
+            };
+            for t in block.transactions {
+                if tx.try_send(Input::FromPeer(t)).is_err() {
+                    tracing::warn!("consensus queue full; transaction from peer {from} dropped");
+                }
+            }
+        }
+    });
+    submitter
+}
+
+fn start_noops_inner(
+    config: noops::Config,
+    buffer: usize,
+    executor: Arc<Executor>,
+    clock: Clock,
+    network: Option<Network>,
 ) -> Submitter {
     let (in_tx, mut in_rx) = mpsc::channel(buffer.max(1));
     let (to_committer, mut blocks) = mpsc::channel::<Vec<Transaction>>(1);
@@ -84,7 +143,10 @@ pub fn start_noops(
     });
     tokio::spawn(async move {
         let mut machine = Noops::new(config);
-        let mut effects = NoopsEffects { to_committer };
+        let mut effects = NoopsEffects {
+            to_committer,
+            network,
+        };
         driver::run(&mut machine, &mut in_rx, &mut effects, clock).await;
     });
     Submitter { tx: in_tx }

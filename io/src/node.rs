@@ -17,6 +17,7 @@ use fabrik_core::ledger::buckettree::BucketTreeConfig;
 use fabrik_proto::protos::{
     admin_server::AdminServer, chaincode_support_server::ChaincodeSupportServer,
     devops_server::DevopsServer, events_server::EventsServer, openchain_server::OpenchainServer,
+    peer_server::PeerServer,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub enum NodeError {
     /// A server failed.
     #[error("gRPC server on {0} failed: {1}")]
     Server(String, String),
+    /// The peer transport could not start.
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
 }
 
 async fn bind(address: &str, key: &'static str) -> Result<TcpListener, NodeError> {
@@ -82,6 +86,9 @@ pub async fn run(
     mut config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    if !config.peer.validator.enabled {
+        return crate::net::nvp::run(config, shutdown).await;
+    }
     let auto_mode = config.chaincode.mode == crate::config::ChaincodeMode::Auto;
     config.chaincode.mode =
         crate::chaincode::docker::choose_mode(config.chaincode.mode, &config.vm.endpoint).await;
@@ -133,11 +140,22 @@ pub async fn run(
         block_wait: Duration::from_millis(config.noops.block.wait),
         ..Default::default()
     };
-    let submitter = consensus::start_noops(
+    let chain_store = Arc::clone(&store);
+    let chain_info: crate::net::ChainInfo = Arc::new(move || {
+        fabrik_core::ledger::Ledger::new(&*chain_store)
+            .blockchain_info()
+            .unwrap_or_default()
+    });
+    let (network, receivers, transport) =
+        crate::net::start_for_node(&config, Some(Arc::clone(&store)), chain_info, clock).await?;
+    // receivers.sync (SYNC_* from peers) is for the state-transfer wiring.
+    let submitter = consensus::start_noops_with_network(
         noops,
         config.peer.validator.consensus.buffersize,
         Arc::clone(&executor),
         clock,
+        network.clone(),
+        receivers.consensus,
     );
 
     let handler = HandlerConfig {
@@ -164,16 +182,25 @@ pub async fn run(
         metrics: crate::metrics::Metrics::new(),
         readiness: crate::ops::Readiness::default(),
     };
-    let client_servers = crate::rest::start::start(&config, parts, Arc::new(Vec::new)).await?;
+    let rest_peers = network.clone();
+    let client_servers =
+        crate::rest::start::start(&config, parts, Arc::new(move || rest_peers.peers())).await?;
     let main = tonic::transport::Server::builder()
         .add_service(DevopsServer::new(DevopsService::new(
             Arc::clone(&executor),
-            submitter,
+            submitter.clone(),
             config.chaincode.mode,
         )))
-        .add_service(OpenchainServer::new(OpenchainService::new(Arc::clone(
-            &store,
-        ))))
+        .add_service(OpenchainServer::new(
+            OpenchainService::new(Arc::clone(&store)).with_network(network.clone()),
+        ))
+        .add_service(
+            PeerServer::new(crate::net::forward::PeerService::new(
+                Arc::clone(&executor),
+                submitter.clone(),
+            ))
+            .max_decoding_message_size(crate::net::forward::MAX_TX_BYTES),
+        )
         .add_service(AdminServer::new(AdminService::new(
             Arc::clone(&stop),
             root.join("peer.pid"),
@@ -199,6 +226,9 @@ pub async fn run(
         () = stop.notified() => tracing::info!("stopping on request"),
     }
     stop.notify_waiters();
+    if let Some(transport) = transport {
+        transport.shutdown().await;
+    }
     client_servers.stop().await;
     launcher.shutdown().await;
     let address = config.peer.listen_address.clone();

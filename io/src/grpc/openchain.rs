@@ -12,12 +12,23 @@ use tonic::{Request, Response, Status};
 #[derive(Debug, Clone)]
 pub struct OpenchainService {
     store: Arc<Store>,
+    network: Option<crate::net::Network>,
 }
 
 impl OpenchainService {
     /// A service reading `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        Self { store }
+        Self {
+            store,
+            network: None,
+        }
+    }
+
+    /// Lists the peers connected through `network` in GetPeers.
+    #[must_use]
+    pub fn with_network(mut self, network: crate::net::Network) -> Self {
+        self.network = Some(network);
+        self
     }
 }
 
@@ -57,6 +68,11 @@ impl Openchain for OpenchainService {
 
     async fn get_peers(&self, _: Request<()>) -> Result<Response<PeersMessage>, Status> {
         // Connected peers only, never this peer itself (v0.6).
-        Ok(Response::new(PeersMessage { peers: Vec::new() }))
+        let peers = self
+            .network
+            .as_ref()
+            .map(crate::net::Network::peers)
+            .unwrap_or_default();
+        Ok(Response::new(PeersMessage { peers }))
     }
 }

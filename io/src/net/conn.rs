@@ -136,6 +136,7 @@ async fn serve(
         registered: false,
         stop: false,
     };
+    super::drain_initial(&mut machine, &mut effects).await;
     tokio::select! {
         () = driver::run(&mut machine, &mut inbox, &mut effects, shared.clock) => {}
         e = conn.closed() => tracing::info!("connection to peer {id} closed: {e}"),

@@ -58,6 +58,7 @@ pub(super) fn start_discovery(
             endpoint,
             store,
         };
+        super::drain_initial(&mut machine, &mut effects).await;
         driver::run(&mut machine, &mut inbox, &mut effects, clock).await;
     });
 }

@@ -25,6 +25,7 @@ mod conn;
 mod dial;
 pub mod forward;
 pub mod frame;
+pub mod nvp;
 pub mod registry;
 pub mod tls;
 
@@ -158,6 +159,18 @@ impl NetSettings {
             consensus_buffer: config.peer.validator.consensus.buffersize.max(1),
             idle_timeout: Duration::from_millis(config.peer.p2p.idle_timeout.max(1000)),
         })
+    }
+}
+
+/// Performs the outputs a machine queued in its constructor (the driver
+/// only drains after an input or a timeout).
+pub(crate) async fn drain_initial<M, E>(machine: &mut M, effects: &mut E)
+where
+    M: fabrik_core::machine::Machine,
+    E: crate::driver::Effects<M>,
+{
+    while let Some(output) = machine.poll_output() {
+        effects.perform(output).await;
     }
 }
 
@@ -382,4 +395,30 @@ pub async fn start(
         "peer transport listening (QUIC, mutual TLS)"
     );
     Ok((Network { shared }, receivers, Transport { endpoint }))
+}
+
+/// Starts the transport of a node from its configuration, or an offline
+/// network when `peer.tls.cert.file` is empty (a lone peer).
+///
+/// # Errors
+/// [`NetError`] when the TLS files cannot be used or the port cannot be bound.
+pub async fn start_for_node(
+    config: &Config,
+    store: Option<Arc<Store>>,
+    chain_info: ChainInfo,
+    clock: Clock,
+) -> Result<(Network, Receivers, Option<Transport>), NetError> {
+    match NetSettings::from_config(config) {
+        Some(settings) => {
+            let (network, receivers, transport) = start(settings, store, chain_info, clock).await?;
+            Ok((network, receivers, Some(transport)))
+        }
+        None => {
+            tracing::info!(
+                "no peer.tls.cert.file: running without the peer transport (a lone peer); `peerd testnet` makes a network's certificates"
+            );
+            let (network, receivers) = Network::offline(crate::rest::start::this_peer(config));
+            Ok((network, receivers, None))
+        }
+    }
 }
