@@ -17,6 +17,9 @@ use crate::time::{Duration, Instant};
 
 mod route;
 
+/// Most client requests in flight at once.
+const MAX_INFLIGHT: usize = 64;
+
 /// The outcome of one run.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -164,6 +167,9 @@ struct Cluster {
     steps: u64,
     next_ts: i64,
     probe: Option<String>,
+    /// The client's requests not yet executed anywhere, by submit time
+    /// (a closed loop: at most `MAX_INFLIGHT`, forgotten after 20 s).
+    inflight: BTreeMap<String, Instant>,
     probe_seen: Vec<usize>,
     crashes: u64,
     transfers: u64,
@@ -224,6 +230,7 @@ impl Cluster {
             steps: 0,
             next_ts: 0,
             probe: None,
+            inflight: BTreeMap::new(),
             probe_seen: Vec::new(),
             crashes: 0,
             transfers: 0,
@@ -448,9 +455,15 @@ impl Cluster {
             return;
         }
         let live = self.live_correct();
-        if let Some(i) = self.pick(&live) {
+        let horizon = Duration::from_secs(20);
+        let now = self.now;
+        self.inflight.retain(|_, at| *at + horizon > now);
+        if self.inflight.len() < MAX_INFLIGHT
+            && let Some(i) = self.pick(&live)
+        {
             let origin = self.inst.get(i).map_or(0, |x| x.id);
             let req = self.new_request(origin);
+            self.inflight.insert(request_digest(&req), now);
             self.feed(i, Input::Request(req));
         }
         let d = self.ms(5, 60);

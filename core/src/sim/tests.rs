@@ -41,6 +41,7 @@ fn small_sweep() {
             .ok()
             .and_then(|t| t.parse().ok())
             .map(crate::time::Duration::from_secs);
+        println!("{o:?}");
         let r = run(o);
         println!("{r}");
         if !r.ok() {

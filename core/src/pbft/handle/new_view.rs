@@ -199,6 +199,8 @@ impl Replica {
             return Err(RejectReason::Duplicate);
         }
         self.verify_vset(&nv)?;
+        // Persisted first: a restart must not fall back below this view.
+        self.persist(PersistOp::NewView(nv.clone()));
         if nv.view > self.view {
             tracing::info!(
                 replica = self.cfg.id,

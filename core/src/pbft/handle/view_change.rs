@@ -74,6 +74,10 @@ impl Replica {
         self.persist(PersistOp::ViewChange(vc.clone()));
         self.broadcast(message::Payload::ViewChange(vc.clone()));
         self.set_timer(Timer::ResendViewChange, self.cfg.timeout_resend_view_change);
+        // fabrik: the new-view timer also runs before a quorum forms, so
+        // replicas split across two views cannot wait for each other forever
+        // (v0.6 starts it only at N−f VIEW-CHANGEs).
+        self.soft_start_timer(Timer::NewView, self.vc.last_timeout);
         self.vc.insert(vc);
         self.check_view_change_quorum();
     }
@@ -216,16 +220,21 @@ impl Replica {
         self.vc.quorum_reached = true;
         self.timers.stop(&Timer::ResendViewChange);
         self.set_timer(Timer::NewView, self.vc.last_timeout);
-        self.vc.last_timeout = self
-            .vc
-            .last_timeout
-            .saturating_mul(2)
-            .min(self.cfg.max_view_change_timeout);
+        self.double_new_view_timeout();
         if self.is_primary() {
             self.send_new_view();
         } else {
             self.process_new_view();
         }
+    }
+
+    /// v0.6 `lastNewViewTimeout = 2 * lastNewViewTimeout`, capped.
+    fn double_new_view_timeout(&mut self) {
+        self.vc.last_timeout = self
+            .vc
+            .last_timeout
+            .saturating_mul(2)
+            .min(self.cfg.max_view_change_timeout);
     }
 
     /// v0.6 `viewChangeResendTimerEvent`: resend our VIEW-CHANGE.
@@ -247,6 +256,9 @@ impl Replica {
             Timer::Request => self.active_view,
             _ => !self.active_view,
         };
+        if relevant && timer == Timer::NewView && !self.vc.quorum_reached {
+            self.double_new_view_timeout();
+        }
         if relevant {
             tracing::info!(
                 replica = self.cfg.id,

@@ -87,6 +87,9 @@ impl Cluster {
     }
 
     fn note_probe(&mut self, i: usize, batch: &fabrik_proto::pbft::RequestBatch) {
+        for r in &batch.batch {
+            self.inflight.remove(&request_digest(r));
+        }
         let Some(probe) = self.probe.as_ref() else {
             return;
         };
