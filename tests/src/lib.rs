@@ -56,6 +56,8 @@ pub struct Peer {
     pub events: String,
     /// REST address.
     pub rest: String,
+    /// Operations (metrics, health) address.
+    pub operations: String,
     child: Option<Child>,
     extra_env: Vec<(String, String)>,
 }
@@ -68,6 +70,7 @@ impl Peer {
             address: format!("127.0.0.1:{}", free_port()),
             events: format!("127.0.0.1:{}", free_port()),
             rest: format!("127.0.0.1:{}", free_port()),
+            operations: format!("127.0.0.1:{}", free_port()),
             child: None,
             extra_env: Vec::new(),
         }
@@ -93,6 +96,10 @@ impl Peer {
                 self.events.clone(),
             ),
             ("CORE_REST_ADDRESS".to_string(), self.rest.clone()),
+            (
+                "CORE_OPERATIONS_ADDRESS".to_string(),
+                self.operations.clone(),
+            ),
         ];
         env.extend(self.extra_env.iter().cloned());
         env

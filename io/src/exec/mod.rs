@@ -8,6 +8,7 @@ pub mod run;
 use crate::chaincode::launcher::Launcher;
 use crate::chaincode::stream::StreamHandle;
 use crate::events::Publisher;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use context::{Committed, InBlock, StateAccess};
 use fabrik_core::chaincode::{ExecKind, ExecResult, TIMEOUT_TEXT};
@@ -63,6 +64,7 @@ pub struct Executor {
     events: Publisher,
     settings: ExecSettings,
     state_invalid: AtomicBool,
+    metrics: Metrics,
 }
 
 /// The current wall-clock time as a protobuf timestamp.
@@ -84,7 +86,14 @@ impl Executor {
             events,
             settings,
             state_invalid: AtomicBool::new(false),
+            metrics: Metrics::default(),
         }
+    }
+
+    /// Reports into `metrics` (block commits, chaincode executions).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The store.
@@ -223,15 +232,19 @@ impl Executor {
             &lookup,
         );
         let mut state = Committed { store: &self.store };
-        match exec
+        let started = std::time::Instant::now();
+        let result = exec
             .run(&mut state, &name, &stream, ExecKind::Query, input)
-            .await
-        {
+            .await;
+        let outcome = match result {
             ExecResult::QueryCompleted(payload) | ExecResult::Completed { payload, .. } => {
                 Ok(payload)
             }
             ExecResult::QueryFailed(e) | ExecResult::Failed(e) => Err(chaincode_error(e)),
-        }
+        };
+        self.metrics
+            .chaincode_executed("query", started.elapsed(), outcome.is_ok());
+        outcome
     }
 
     /// Executes `txs` in order and commits one block (failed transactions
@@ -244,6 +257,7 @@ impl Executor {
         txs: Vec<Transaction>,
         metadata: Option<Vec<u8>>,
     ) -> Result<BlockCommitted, CommitError> {
+        let started = std::time::Instant::now();
         let mut batch = TxBatch::new();
         let mut succeeded = Vec::with_capacity(txs.len());
         let mut events = Vec::with_capacity(txs.len());
@@ -281,6 +295,8 @@ impl Executor {
                 .map_err(|e| CommitError(e.to_string()))?;
             Ok::<_, CommitError>(c)
         })?;
+        self.metrics
+            .block_committed(committed.info.height, started.elapsed(), rejected.len());
         self.announce(&committed.block).await;
         Ok(BlockCommitted {
             number: committed.block_number,
@@ -410,6 +426,7 @@ impl Executor {
         batch.tx_begin(&tx.txid).map_err(|e| e.to_string())?;
         let lookup = |n: &str| self.deployed_package(n);
         let exec = self.execution(&tx.txid, tx.timestamp, timeout, &lookup);
+        let started = std::time::Instant::now();
         let result = {
             let mut state = InBlock {
                 store: &self.store,
@@ -428,10 +445,27 @@ impl Executor {
             ExecResult::Completed { event, .. } => Ok(event),
             other => Err(chaincode_error(error_text(&other).to_string())),
         };
+        let label = if kind == ExecKind::Init {
+            "deploy"
+        } else {
+            "invoke"
+        };
+        self.metrics
+            .chaincode_executed(label, started.elapsed(), outcome.is_ok());
         batch
             .tx_finished(&tx.txid, outcome.is_ok())
             .map_err(|e| e.to_string())?;
         outcome
+    }
+}
+
+/// The v0.6 peer Response text for a failed query: `Error:<text>`, except
+/// the catch-up refusal, which v0.6 wrote with a space.
+pub fn response_error_text(e: &str) -> String {
+    if e.starts_with("state may be inconsistent") {
+        format!("Error: {e}")
+    } else {
+        format!("Error:{e}")
     }
 }
 

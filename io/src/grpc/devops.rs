@@ -5,7 +5,7 @@
 
 use super::txbuild::{deploy_transaction, invocation_transaction};
 use crate::config::ChaincodeMode;
-use crate::exec::{Executor, now_timestamp};
+use crate::exec::{Executor, now_timestamp, response_error_text};
 use crate::node::Submitter;
 use fabrik_proto::protos::{
     ChaincodeDeploymentSpec, ChaincodeInvocationSpec, ChaincodeSpec, ExecuteWithBinding, Response,
@@ -103,7 +103,7 @@ impl Devops for DevopsService {
             .map_err(Status::unknown)?;
         Ok(match self.executor.query(&tx).await {
             Ok(result) => response(StatusCode::Success, result),
-            Err(e) => response(StatusCode::Failure, format!("Error:{e}")),
+            Err(e) => response(StatusCode::Failure, response_error_text(&e)),
         })
     }
 

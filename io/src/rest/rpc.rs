@@ -364,15 +364,7 @@ async fn query(state: &RestState, spec: ChaincodeSpec) -> Result<String, RpcErro
     }
 }
 
-/// The v0.6 peer Response text for an executor error: `Error:<text>`, except
-/// the catch-up refusal, which v0.6 wrote with a space.
-pub fn peer_error_text(e: &str) -> String {
-    if e.starts_with("state may be inconsistent") {
-        format!("Error: {e}")
-    } else {
-        format!("Error:{e}")
-    }
-}
+pub use crate::exec::response_error_text as peer_error_text;
 
 // ---- Go encoding/json semantics over serde_json values ----
 
