@@ -50,7 +50,7 @@ impl PeerMsg {
     }
 }
 
-/// Events fed to [`super::Replica::handle`].
+/// Events fed to the replica through [`crate::machine::Machine::handle`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// Fed by the io layer for each client transaction submitted at this

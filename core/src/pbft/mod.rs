@@ -32,8 +32,20 @@
 //! per replica and seq, capped Q-set and outstanding requests); the own
 //! VIEW-CHANGE and NEW-VIEW are persisted so a restart never goes back in
 //! view; a NEW-VIEW (self-certifying through its signed VIEW-CHANGEs) lets a
-//! lagging replica jump to a later view; an idle primary cuts batches at
-//! once; request dedup tolerates reordering.
+//! lagging replica jump to a later view (and is sent to replicas that
+//! announce an older view); the new-view timer also runs before a
+//! VIEW-CHANGE quorum forms, so replicas split across two views escalate
+//! instead of waiting for each other; at most two VIEW-CHANGEs per replica
+//! are kept; an idle primary cuts batches at once; request dedup tolerates
+//! reordering; periodic view changes are computed from the view's start, so
+//! restarted replicas agree on them; the genesis checkpoint (seq 0,
+//! `"XXX GENESIS"`) makes a view change possible before the first real
+//! checkpoint, as in v0.6.
+//!
+//! Driving it: build with [`Replica::new`] (fresh) or [`Replica::restore`]
+//! (after a restart, from the [`PersistedState`] the driver rebuilt by
+//! applying every [`PersistOp`] in order); then follow the
+//! [`crate::machine::Machine`] contract.
 
 mod config;
 mod error;
