@@ -26,6 +26,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
+/// `peer.p2p.maxFrameSize` of generated nodes: deploy transactions carry
+/// the chaincode package (a debug build of an example is tens of MB), so a
+/// test network allows 64 MiB frames instead of the 4 MiB default.
+pub const TESTNET_MAX_FRAME: usize = 64 << 20;
+
 /// Ports between two nodes' blocks.
 pub const PORT_STRIDE: u16 = 10;
 
@@ -262,6 +267,13 @@ pub fn node_config(spec: &TestnetSpec, node: &NodeFiles, root: &str) -> String {
             ]),
         ),
         ("discovery", table(vec![("rootnode", text(root))])),
+        (
+            "p2p",
+            table(vec![(
+                "maxFrameSize",
+                Value::Integer(TESTNET_MAX_FRAME as i64),
+            )]),
+        ),
         (
             "tls",
             table(vec![

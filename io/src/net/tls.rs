@@ -16,7 +16,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    CertificateError, DigitallySignedStruct, DistinguishedName, Error, OtherError, RootCertStore,
+    CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore,
     SignatureScheme,
 };
 use std::path::{Path, PathBuf};
@@ -210,23 +210,10 @@ pub fn peer_id(der: &[u8]) -> Result<String, String> {
 /// Wraps a chain error with the id the refused certificate claims.
 fn with_claimed_id(end_entity: &CertificateDer<'_>, e: Error) -> Error {
     let claimed = peer_id(end_entity).unwrap_or_else(|p| format!("(unreadable: {p})"));
-    Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(ClaimError(
-        format!(
-            "certificate claiming peer id \"{claimed}\" is refused: {e}; it is not issued by this network's CA (peer.tls.rootcert.file)"
-        ),
-    )))))
+    Error::General(format!(
+        "certificate claiming peer id \"{claimed}\" is refused ({e}): it is not issued by this network's CA (peer.tls.rootcert.file)"
+    ))
 }
-
-#[derive(Debug)]
-struct ClaimError(String);
-
-impl std::fmt::Display for ClaimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ClaimError {}
 
 /// Checks the server's chain against the network CA only; the name is
 /// checked against the HELLO after the handshake.
