@@ -118,10 +118,14 @@ impl Checker {
         let gap = (last.saturating_add(1)..seq)
             .find(|s| self.committed.get(s).is_none_or(|(d, _)| !d.is_empty()));
         if let Some(s) = gap {
-            self.violate(
-                i,
-                format!("execution gap: {seq} executed but {s} was not a null request"),
+            let known = self
+                .committed
+                .get(&s)
+                .map(|(d, j)| format!("{d:.12} at instance {j}"));
+            let what = format!(
+                "execution gap: {seq} executed but {s} was not a null request (committed: {known:?}, last {last})"
             );
+            self.violate(i, what);
         }
         if let Some(l) = self.last_exec.get_mut(i) {
             *l = seq;

@@ -62,12 +62,32 @@ impl Replica {
         self.execute_outstanding();
     }
 
+    /// The committed digest at `seq` (any view), reporting `Committed` first
+    /// if that certificate has not been reported yet, so reports always
+    /// precede the executions they allow.
+    fn report_committed(&mut self, seq: u64) -> Option<String> {
+        let (q, cq) = (self.quorum(), self.commit_quorum());
+        let (_, cert) = self
+            .log
+            .certs
+            .iter_mut()
+            .find(|((_, n), c)| *n == seq && c.committed(q, cq))?;
+        let digest = cert.digest.clone()?;
+        if !cert.reported {
+            cert.reported = true;
+            self.emit(Output::Committed {
+                seq,
+                digest: digest.clone(),
+            });
+        }
+        Some(digest)
+    }
+
     /// Executes committed sequence numbers strictly in order, one at a time.
     pub(crate) fn execute_outstanding(&mut self) {
-        let (q, cq) = (self.quorum(), self.commit_quorum());
         while self.current_exec.is_none() && !self.xfer.skip && !self.halted {
             let seq = self.last_exec.saturating_add(1);
-            let Some(digest) = self.log.committed_digest(seq, q, cq) else {
+            let Some(digest) = self.report_committed(seq) else {
                 break;
             };
             if digest.is_empty() {

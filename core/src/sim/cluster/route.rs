@@ -41,6 +41,13 @@ impl Cluster {
     }
 
     fn perform(&mut self, i: usize, out: Output) {
+        if self
+            .opts
+            .trace_from
+            .is_some_and(|t| self.now >= crate::time::Instant::ZERO + t)
+        {
+            println!("{:?} #{i} -> {:.200}", self.now, format!("{out:?}"));
+        }
         match out {
             Output::Persist(op) => {
                 if let Some(x) = self.inst.get_mut(i) {
