@@ -160,7 +160,8 @@ impl Replica {
         self.reqs.len()
     }
 
-    /// Rejections counted per sender (`None` = local inputs).
+    /// Rejections counted per sender (`None` = local inputs, `Some(u64::MAX)`
+    /// = senders outside the network).
     pub fn reject_counts(&self) -> &BTreeMap<Option<ReplicaId>, u64> {
         &self.rejects
     }
@@ -417,7 +418,15 @@ impl Machine for Replica {
             self.dispatch(input)
         };
         result.map_err(|reason| {
-            let count = self.rejects.entry(from).or_default();
+            // Unknown ids share one counter, so the map stays bounded.
+            let key = from.map(|f| {
+                if self.cfg.is_replica(f) {
+                    f
+                } else {
+                    ReplicaId::MAX
+                }
+            });
+            let count = self.rejects.entry(key).or_default();
             *count = count.saturating_add(1);
             if let Some(f) = from.filter(|_| reason.is_misbehavior()) {
                 self.emit(Output::Misbehavior {
