@@ -6,32 +6,106 @@ use crate::driver::{self, Clock, Effects};
 use crate::exec::Executor;
 use crate::net::{Inbound, Network};
 use fabrik_core::noops::{self, Input, Noops, Output};
+use fabrik_core::pbft;
+use fabrik_proto::pbft as pbft_wire;
 use fabrik_proto::protos::{
     Transaction, TransactionBlock, message::Type as MessageType, peer_endpoint,
 };
 use prost::Message as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// How clients hand transactions to consensus. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Submitter {
-    tx: mpsc::Sender<Input>,
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Noops(mpsc::Sender<Input>),
+    Pbft {
+        inbox: mpsc::Sender<pbft::Input>,
+        replica: pbft::ReplicaId,
+        last_nanos: Arc<AtomicU64>,
+    },
 }
 
 impl Submitter {
+    /// Submits into the PBFT replica whose inbox is `inbox`.
+    pub fn pbft(inbox: mpsc::Sender<pbft::Input>, replica: pbft::ReplicaId) -> Self {
+        let last_nanos = Arc::new(AtomicU64::new(0));
+        Self {
+            target: Target::Pbft {
+                inbox,
+                replica,
+                last_nanos,
+            },
+        }
+    }
+
     /// Hands `tx` to consensus without waiting.
     ///
     /// # Errors
     /// When the consensus queue is full (retry later) or the node is stopping.
     pub async fn submit(&self, tx: Transaction) -> Result<(), String> {
-        self.tx.try_send(Input::Submit(tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                "consensus queue is full (peer.validator.consensus.buffersize); retry later"
-                    .to_string()
+        let sent = match &self.target {
+            Target::Noops(inbox) => inbox
+                .try_send(Input::Submit(tx))
+                .map_err(|e| full_or_closed(&e)),
+            Target::Pbft {
+                inbox,
+                replica,
+                last_nanos,
+            } => {
+                let request = pbft_request(&tx, *replica, last_nanos);
+                inbox
+                    .try_send(pbft::Input::Request(request))
+                    .map_err(|e| full_or_closed(&e))
             }
-            mpsc::error::TrySendError::Closed(_) => "the peer is shutting down".to_string(),
-        })
+        };
+        sent.map_err(str::to_string)
+    }
+}
+
+fn full_or_closed<T>(e: &mpsc::error::TrySendError<T>) -> &'static str {
+    match e {
+        mpsc::error::TrySendError::Full(_) => {
+            "consensus queue is full (peer.validator.consensus.buffersize); retry later"
+        }
+        mpsc::error::TrySendError::Closed(_) => "the peer is shutting down",
+    }
+}
+
+/// The v0.6 request for a client transaction: `Request{timestamp, payload =
+/// marshalled Transaction, replica_id}`. Replicas drop a request that is not
+/// newer than the last one executed from the same replica, so timestamps
+/// from this peer strictly increase even when the clock does not move.
+fn pbft_request(
+    tx: &Transaction,
+    replica: pbft::ReplicaId,
+    last_nanos: &AtomicU64,
+) -> pbft_wire::Request {
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let prev = last_nanos.fetch_max(wall, Ordering::AcqRel);
+    let nanos = if wall > prev {
+        wall
+    } else {
+        last_nanos.fetch_add(1, Ordering::AcqRel) + 1
+    };
+    let timestamp = prost_types::Timestamp {
+        seconds: i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX),
+        nanos: i32::try_from(nanos % 1_000_000_000).unwrap_or(0),
+    };
+    pbft_wire::Request {
+        timestamp: Some(timestamp),
+        payload: tx.encode_to_vec(),
+        replica_id: replica,
+        signature: Vec::new(),
     }
 }
 
@@ -75,7 +149,9 @@ pub fn start_noops(
     executor: Arc<Executor>,
     clock: Clock,
 ) -> Submitter {
-    start_noops_inner(config, buffer, executor, clock, None)
+    Submitter {
+        target: Target::Noops(start_noops_inner(config, buffer, executor, clock, None)),
+    }
 }
 
 /// Starts NOOPS consensus connected to the peer network: local
@@ -90,8 +166,10 @@ pub fn start_noops_with_network(
     network: Network,
     mut inbound: mpsc::Receiver<Inbound>,
 ) -> Submitter {
-    let submitter = start_noops_inner(config, buffer, executor, clock, Some(network));
-    let tx = submitter.tx.clone();
+    let tx = start_noops_inner(config, buffer, executor, clock, Some(network));
+    let submitter = Submitter {
+        target: Target::Noops(tx.clone()),
+    };
     tokio::spawn(async move {
         while let Some(Inbound { from, msg }) = inbound.recv().await {
             let block = match TransactionBlock::decode(msg.payload.as_slice()) {
@@ -119,7 +197,7 @@ fn start_noops_inner(
     executor: Arc<Executor>,
     clock: Clock,
     network: Option<Network>,
-) -> Submitter {
+) -> mpsc::Sender<Input> {
     let (in_tx, mut in_rx) = mpsc::channel(buffer.max(1));
     let (to_committer, mut blocks) = mpsc::channel::<Vec<Transaction>>(1);
     let executed = in_tx.clone();
@@ -149,5 +227,5 @@ fn start_noops_inner(
         };
         driver::run(&mut machine, &mut in_rx, &mut effects, clock).await;
     });
-    Submitter { tx: in_tx }
+    in_tx
 }

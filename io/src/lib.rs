@@ -2,7 +2,6 @@
 //! (tokio tasks, the fjall store, tonic gRPC servers, chaincode processes).
 
 pub mod catchup;
-pub mod catchup;
 pub mod chaincode;
 pub mod config;
 pub mod consensus;
@@ -17,6 +16,7 @@ pub mod net;
 pub mod node;
 pub mod ops;
 pub mod rest;
+pub mod pbft_node;
 pub mod replica;
 pub mod store;
 pub mod sync;

@@ -122,18 +122,23 @@ pub async fn run(
         SendPolicy::from_timeout_ms(events_cfg.timeout),
     );
     let state = &config.ledger.state;
-    let executor = Arc::new(Executor::new(
-        Arc::clone(&store),
-        Arc::clone(&launcher),
-        publisher,
-        ExecSettings {
-            execute_timeout: Duration::from_millis(config.chaincode.execute_timeout),
-            startup_timeout: Duration::from_millis(config.chaincode.startup_timeout),
-            delta_history_size: state.delta_history_size,
-            buckets: BucketTreeConfig::new(state.num_buckets, state.max_grouping_at_each_level)
-                .map_err(|e| NodeError::Config(format!("ledger.state: {e}")))?,
-        },
-    ));
+    let buckets = BucketTreeConfig::new(state.num_buckets, state.max_grouping_at_each_level)
+        .map_err(|e| NodeError::Config(format!("ledger.state: {e}")))?;
+    let metrics = crate::metrics::Metrics::new();
+    let executor = Arc::new(
+        Executor::new(
+            Arc::clone(&store),
+            Arc::clone(&launcher),
+            publisher,
+            ExecSettings {
+                execute_timeout: Duration::from_millis(config.chaincode.execute_timeout),
+                startup_timeout: Duration::from_millis(config.chaincode.startup_timeout),
+                delta_history_size: state.delta_history_size,
+                buckets: buckets.clone(),
+            },
+        )
+        .with_metrics(metrics.clone()),
+    );
     executor.ensure_genesis()?;
     let noops = fabrik_core::noops::Config {
         block_size: config.noops.block.size,
@@ -148,15 +153,34 @@ pub async fn run(
     });
     let (network, receivers, transport) =
         crate::net::start_for_node(&config, Some(Arc::clone(&store)), chain_info, clock).await?;
-    // receivers.sync (SYNC_* from peers) is for the state-transfer wiring.
-    let submitter = consensus::start_noops_with_network(
-        noops,
-        config.peer.validator.consensus.buffersize,
-        Arc::clone(&executor),
-        clock,
-        network.clone(),
-        receivers.consensus,
-    );
+    let submitter = if config
+        .peer
+        .validator
+        .consensus
+        .plugin
+        .eq_ignore_ascii_case("pbft")
+    {
+        let parts = crate::pbft_node::PbftParts {
+            store: Arc::clone(&store),
+            executor: Arc::clone(&executor),
+            network: network.clone(),
+            consensus: receivers.consensus,
+            sync: receivers.sync,
+            buckets,
+        };
+        crate::pbft_node::start(&config, parts, clock)
+            .map_err(|e| NodeError::Config(e.to_string()))?
+    } else {
+        crate::pbft_node::serve_sync_only(receivers.sync, Arc::clone(&store), network.clone());
+        consensus::start_noops_with_network(
+            noops,
+            config.peer.validator.consensus.buffersize,
+            Arc::clone(&executor),
+            clock,
+            network.clone(),
+            receivers.consensus,
+        )
+    };
 
     let handler = HandlerConfig {
         keepalive: (config.chaincode.keepalive > 0)
@@ -179,7 +203,7 @@ pub async fn run(
         submitter: submitter.clone(),
         store: Arc::clone(&store),
         hub: Arc::clone(&hub),
-        metrics: crate::metrics::Metrics::new(),
+        metrics: metrics.clone(),
         readiness: crate::ops::Readiness::default(),
     };
     let rest_peers = network.clone();

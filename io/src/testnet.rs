@@ -68,6 +68,8 @@ pub struct NodeFiles {
     pub events: String,
     /// Operations address.
     pub operations: String,
+    /// Every validator's PBFT public key (`pbft.keys.verifying`).
+    pub pbft_verifying: String,
 }
 
 /// Why generation failed.
@@ -142,6 +144,8 @@ pub fn generate(spec: &TestnetSpec) -> Result<Vec<NodeFiles>, TestnetError> {
     write_file(&out.join("ca.crt"), ca_pem.as_bytes(), false)?;
     write_file(&out.join("ca.key"), ca_key.serialize_pem().as_bytes(), true)?;
     let issuer = Issuer::new(ca_params, ca_key);
+    let pbft_secrets: Vec<[u8; 32]> = (0..spec.validators).map(|_| rand::random()).collect();
+    let pbft_verifying = pbft_verifying_keys(&pbft_secrets);
     let mut nodes = Vec::new();
     for (i, (id, validator)) in node_ids(spec.validators, spec.non_validators)
         .into_iter()
@@ -159,9 +163,19 @@ pub fn generate(spec: &TestnetSpec) -> Result<Vec<NodeFiles>, TestnetError> {
             true,
         )?;
         write_file(&node.dir.join("ca.crt"), ca_pem.as_bytes(), false)?;
+        if let Some(secret) = pbft_secrets.get(i).filter(|_| validator) {
+            write_file(
+                &node.dir.join(PBFT_KEY),
+                hex::encode(secret).as_bytes(),
+                true,
+            )?;
+        }
         nodes.push(node);
     }
     let root = nodes.first().map(|n| n.address.clone()).unwrap_or_default();
+    for node in &mut nodes {
+        node.pbft_verifying.clone_from(&pbft_verifying);
+    }
     for node in &nodes {
         let text = node_config(spec, node, &root);
         write_file(&node.config, text.as_bytes(), false)?;
@@ -169,6 +183,24 @@ pub fn generate(spec: &TestnetSpec) -> Result<Vec<NodeFiles>, TestnetError> {
     let compose = docker_compose(spec, &nodes);
     write_file(&out.join("docker-compose.yml"), compose.as_bytes(), false)?;
     Ok(nodes)
+}
+
+/// This validator's PBFT (VIEW-CHANGE) signing key file.
+const PBFT_KEY: &str = "pbft.key";
+
+/// The validators' PBFT public keys, comma-separated in replica order.
+fn pbft_verifying_keys(secrets: &[[u8; 32]]) -> String {
+    secrets
+        .iter()
+        .map(|s| {
+            hex::encode(
+                fabrik_core::crypto::SigningKey::from_bytes(s)
+                    .verifying_key()
+                    .to_bytes(),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn make_ca() -> Result<(CertificateParams, KeyPair), rcgen::Error> {
@@ -209,6 +241,7 @@ fn node_files(out: &Path, id: &str, validator: bool, port: u16) -> NodeFiles {
         rest: at(1),
         events: at(2),
         operations: at(3),
+        pbft_verifying: String::new(),
     }
 }
 
@@ -300,16 +333,26 @@ pub fn node_config(spec: &TestnetSpec, node: &NodeFiles, root: &str) -> String {
         "operations".into(),
         table(vec![("address", text(&node.operations))]),
     );
-    doc.insert(
-        "pbft".into(),
-        table(vec![(
-            "general",
+    let mut pbft = vec![(
+        "general",
+        table(vec![
+            ("N", Value::Integer(n as i64)),
+            ("f", Value::Integer(f as i64)),
+            // As v0.6's own multi-peer compose files: a deploy carries the
+            // chaincode package, and 2 s is short for megabytes on a busy box.
+            ("timeout", table(vec![("request", text("10s"))])),
+        ]),
+    )];
+    if node.validator {
+        pbft.push((
+            "keys",
             table(vec![
-                ("N", Value::Integer(n as i64)),
-                ("f", Value::Integer(f as i64)),
+                ("signing", path_value(&node.dir.join(PBFT_KEY))),
+                ("verifying", text(&node.pbft_verifying)),
             ]),
-        )]),
-    );
+        ));
+    }
+    doc.insert("pbft".into(), table(pbft));
     let body = toml::to_string_pretty(&doc).unwrap_or_default();
     format!(
         "# {} of a {n}-validator fabrik test network (made by `peerd testnet`).\n# Start it with: peerd node start --config {}\n\n{body}",

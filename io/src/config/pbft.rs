@@ -12,6 +12,34 @@ use serde::{Deserialize, Serialize};
 pub struct PbftConfig {
     /// `pbft.general.*`
     pub general: PbftGeneral,
+    /// `pbft.keys.*` (fabrik): VIEW-CHANGE signing keys.
+    pub keys: PbftKeys,
+}
+
+/// `pbft.keys.*`: this validator's Ed25519 signing key and every
+/// validator's public key, so VIEW-CHANGE signatures can be checked (v0.6
+/// signed them only with security on; fabrik always does). `peerd testnet`
+/// writes both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PbftKeys {
+    /// File holding this validator's 32-byte secret key as 64 hex characters
+    /// (keep it 0600).
+    pub signing: String,
+    /// Every validator's public key as 64 hex characters, comma-separated,
+    /// in replica order (vp0 first).
+    pub verifying: String,
+}
+
+impl PbftKeys {
+    /// The public keys in replica order.
+    pub fn verifying_keys(&self) -> Vec<&str> {
+        self.verifying
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .collect()
+    }
 }
 
 /// `pbft.general.*` with the v0.6 defaults (reference §4.3).
