@@ -328,7 +328,10 @@ impl Replica {
             }
             PeerMsg::Pbft(Message { payload: Some(p) }) => p,
         };
-        let claimed = claimed_sender(&payload);
+        // A NEW-VIEW may be relayed by any replica: it is self-certifying
+        // (signed VIEW-CHANGEs, xset recomputed by the receiver).
+        let relayable = matches!(payload, message::Payload::NewView(_));
+        let claimed = claimed_sender(&payload).filter(|_| !relayable);
         if let Some(claimed) = claimed.filter(|c| *c != from) {
             return Err(RejectReason::WrongReplicaId {
                 claimed,

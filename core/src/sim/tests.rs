@@ -41,7 +41,9 @@ fn small_sweep() {
             .ok()
             .and_then(|t| t.parse().ok())
             .map(crate::time::Duration::from_secs);
-        println!("{o:?}");
+        if seeds == 1 {
+            println!("{o:?}");
+        }
         let r = run(o);
         println!("{r}");
         if !r.ok() {

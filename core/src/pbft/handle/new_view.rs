@@ -179,13 +179,18 @@ impl Replica {
     }
 
     /// v0.6 `recvNewView`, hardened: the vset must hold N−f distinct,
-    /// correctly signed VIEW-CHANGEs for the view. A valid NEW-VIEW for a
+    /// correctly signed VIEW-CHANGEs for the view, and it must come from
+    /// (or be relayed on behalf of) the view's primary. A valid NEW-VIEW for a
     /// later view moves us there (fabrik: lets restarted or cut-off
     /// replicas rejoin).
-    pub(crate) fn on_new_view(&mut self, from: ReplicaId, nv: NewView) -> Result<(), RejectReason> {
-        if nv.view == 0 || from != self.cfg.primary(nv.view) {
+    pub(crate) fn on_new_view(
+        &mut self,
+        _from: ReplicaId,
+        nv: NewView,
+    ) -> Result<(), RejectReason> {
+        if nv.view == 0 || nv.replica_id != self.cfg.primary(nv.view) {
             return Err(RejectReason::NotPrimary {
-                from,
+                from: nv.replica_id,
                 view: nv.view,
             });
         }
@@ -283,7 +288,7 @@ impl Replica {
         self.send_view_change();
     }
 
-    fn can_execute_to(&self, from: u64, to: u64) -> bool {
+    pub(crate) fn can_execute_to(&self, from: u64, to: u64) -> bool {
         let (q, cq) = (self.quorum(), self.commit_quorum());
         (from.saturating_add(1)..=to).all(|n| self.log.committed_digest(n, q, cq).is_some())
     }

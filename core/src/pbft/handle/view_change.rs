@@ -79,7 +79,25 @@ impl Replica {
         // (v0.6 starts it only at N−f VIEW-CHANGEs).
         self.soft_start_timer(Timer::NewView, self.vc.last_timeout);
         self.vc.insert(vc);
+        self.catch_up_to_weak_checkpoint();
         self.check_view_change_quorum();
+    }
+
+    /// fabrik: a replica whose execution is behind a checkpoint with a weak
+    /// certificate, and that cannot get there from committed certificates,
+    /// state-transfers while the view changes. Otherwise, when the other
+    /// replicas garbage-collected below that checkpoint, no initial
+    /// checkpoint has both f+1 vouchers and Q low watermarks below it, and
+    /// the view change can never complete.
+    fn catch_up_to_weak_checkpoint(&mut self) {
+        let Some(target) = self.xfer.high_target.clone() else {
+            return;
+        };
+        let exec = self.current_exec.unwrap_or(self.last_exec);
+        if target.seq <= exec || self.can_execute_to(exec, target.seq) {
+            return;
+        }
+        self.state_transfer(Some(target));
     }
 
     pub(crate) fn on_view_change(
