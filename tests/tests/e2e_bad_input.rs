@@ -244,3 +244,69 @@ fn a_failed_invoke_is_left_out_of_its_block_and_publishes_a_rejection() {
     });
     assert!(unchanged.is_some(), "a rejected invoke changes no state");
 }
+
+#[test]
+fn a_chaincode_that_never_answers_fails_its_transaction_with_the_v06_timeout_text() {
+    let mut peer = Peer::new()
+        .env("CORE_CHAINCODE_STARTUPTIMEOUT", "1500")
+        .env("CORE_CHAINCODE_EXECUTETIMEOUT", "1500");
+    peer.start(&["--peer-chaincodedev"]);
+    rt().block_on(async {
+        // Registers, then never answers INIT.
+        let mut silent = RawChaincode::register(&peer.address, "silent").await;
+        assert_eq!(
+            silent.next().await.map(|m| m.r#type),
+            Some(Type::Registered as i32)
+        );
+        let mut client = EventsClient::connect(format!("http://{}", peer.events))
+            .await
+            .expect("events");
+        let (tx, out) = mpsc::channel(4);
+        let interest = protos::Interest {
+            event_type: protos::EventType::Rejection as i32,
+            reg_info: None,
+        };
+        let register = protos::Event {
+            event: Some(protos::event::Event::Register(protos::Register {
+                events: vec![interest],
+            })),
+        };
+        tx.send(register).await.expect("send");
+        let mut events = client
+            .chat(ReceiverStream::new(out))
+            .await
+            .expect("chat")
+            .into_inner();
+        events.next().await.expect("echo").expect("echo ok");
+
+        ok(&peer.cli(&[
+            "chaincode",
+            "deploy",
+            "-n",
+            "silent",
+            "-c",
+            r#"{"Args":["init"]}"#,
+        ]));
+        let init = silent.next().await.expect("INIT reaches the chaincode");
+        assert_eq!(init.r#type, Type::Init as i32);
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.next())
+            .await
+            .expect("rejection in time");
+        let Some(protos::event::Event::Rejection(r)) = ev.expect("open").expect("event").event
+        else {
+            panic!("expected a rejection");
+        };
+        assert_eq!(
+            r.error_msg,
+            "Failed to execute transaction or query(Timeout expired while executing transaction)"
+        );
+        drop(tx);
+    });
+    wait_height(&peer, 2);
+    assert!(
+        fabrik_tests::block(&peer.address, 1)
+            .expect("block 1")
+            .transactions
+            .is_empty()
+    );
+}

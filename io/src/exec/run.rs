@@ -9,7 +9,7 @@
 use super::context::StateAccess;
 use crate::chaincode::launcher::Launcher;
 use crate::chaincode::stream::{ExecEvent, StreamHandle};
-use fabrik_core::chaincode::{ExecKind, ExecResult, Input, Output};
+use fabrik_core::chaincode::{ExecKind, ExecResult, Input, Output, TIMEOUT_TEXT};
 use fabrik_proto::protos::{ChaincodeInput, ChaincodeMessage, ChaincodeSpec, chaincode_message};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -70,6 +70,7 @@ impl Execution<'_> {
         let guard = self.timeout + Duration::from_secs(5);
         loop {
             let Ok(Some(ev)) = tokio::time::timeout(guard, events.recv()).await else {
+                self.launcher.kill(name).await;
                 return failed(kind, format!("chaincode {name} stopped answering"));
             };
             let query = top_query || frames.iter().any(|f| f.query && f.callee == ev.chaincode);
@@ -84,7 +85,19 @@ impl Execution<'_> {
                             };
                             let _ = frame.caller.send(reply).await;
                         }
-                        None => return result,
+                        None => {
+                            if timed_out(&result) {
+                                // A chaincode that let a transaction time out is
+                                // restarted on next use rather than trusted again.
+                                tracing::warn!(
+                                    chaincode = name,
+                                    txid = self.txid,
+                                    "execution timed out; stopping the chaincode"
+                                );
+                                self.launcher.kill(name).await;
+                            }
+                            return result;
+                        }
                     }
                 }
                 Output::InvokeChaincode { spec, query: q, .. } => {
@@ -235,6 +248,10 @@ fn final_message(result: &ExecResult) -> ChaincodeMessage {
         payload,
         ..Default::default()
     }
+}
+
+fn timed_out(result: &ExecResult) -> bool {
+    matches!(result, ExecResult::Failed(e) | ExecResult::QueryFailed(e) if e == TIMEOUT_TEXT)
 }
 
 fn failed(kind: ExecKind, text: String) -> ExecResult {
