@@ -74,13 +74,12 @@ pub(super) fn validate(config: &super::Config) -> Result<(), (String, String)> {
         .iter()
         .filter(|(_, f)| !f.as_os_str().is_empty())
         .count();
-    if set != 0 && set != files.len() {
-        if let Some((key, _)) = files.iter().find(|(_, f)| f.as_os_str().is_empty()) {
-            return Err((
-                (*key).into(),
-                "is empty while other peer.tls files are set; give the certificate, its key and the network CA (peerd testnet writes all three)".into(),
-            ));
-        }
+    let missing = files.iter().find(|(_, f)| f.as_os_str().is_empty());
+    if let (true, Some((key, _))) = (set != 0, missing) {
+        return Err((
+            (*key).into(),
+            "is empty while other peer.tls files are set; give the certificate, its key and the network CA (peerd testnet writes all three)".into(),
+        ));
     }
     Ok(())
 }
