@@ -1,6 +1,7 @@
-//! The README's main job: `peerd up --exit-after-demo` starts a peer,
-//! deploys example02 (run by the peer as a child process), invokes and
-//! queries it, and prints what happens.
+//! The README's main job: `peerd up --exit-after-demo` starts a
+//! 4-validator PBFT network, deploys example02 (each peer runs it as a child
+//! process), invokes and queries it through different peers, and prints
+//! what happens, including that every peer holds the same blocks.
 
 use fabrik_tests::binary;
 use std::process::Command;
@@ -20,11 +21,14 @@ fn peerd_up_runs_the_demo_and_prints_the_results() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
-        "==> query a: Query Result: 100",
-        "==> query a: Query Result: 90",
-        "==> query b: Query Result: 210",
-        "==> chain height 3",
+        "==> starting 4 validating peer(s) (PBFT over QUIC with mutual TLS)",
+        "==> query a on vp3: Query Result: 100",
+        "==> query a on vp0: Query Result: 90",
+        "==> query b on vp2: Query Result: 210",
+        "==> query a on vp3: Query Result: 90",
+        "==> chain height 3 on vp0",
         "block 0: hash RrndKwuojRMjOz/r",
+        "==> blocks 0..2 have identical hashes on all 4 peer(s)",
         "==> demo finished; network stopped",
     ] {
         assert!(

@@ -227,6 +227,9 @@ pub struct UpArgs {
     /// Where to put the network's data (default: a new temporary directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Number of validating peers (4 or more run PBFT; fewer run NOOPS).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
     /// The example02 chaincode binary (default: `example02` next to peerd).
     #[arg(long, value_name = "FILE")]
     pub chaincode: Option<PathBuf>,
