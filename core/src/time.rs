@@ -106,7 +106,7 @@ impl<T: Ord + Clone> TimerTable<T> {
             .filter(|(_, at)| **at <= now)
             .map(|(t, at)| (*at, t.clone()))
             .collect();
-        due.sort_by(|a, b| a.0.cmp(&b.0));
+        due.sort_by_key(|d| d.0);
         for (_, t) in &due {
             self.deadlines.remove(t);
         }

@@ -129,11 +129,14 @@ impl SyncTransport for Net {
     }
 }
 
+/// The sequence number of the transfer in progress and whom to tell.
+type PendingTransfer = Arc<Mutex<Option<(u64, mpsc::Sender<Input>)>>>;
+
 /// Catch-up as the replica asks for it: one transfer at a time; its outcome
 /// goes back to the replica with the sequence number it was started for.
 struct CatchUpLink {
     inbox: mpsc::Sender<statetransfer::Input>,
-    pending: Arc<Mutex<Option<(u64, mpsc::Sender<Input>)>>>,
+    pending: PendingTransfer,
 }
 
 impl CatchUp for CatchUpLink {
@@ -280,7 +283,7 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
     )
     .on_state_invalid(move |invalid| executor.set_state_invalid(invalid));
     tokio::spawn(driver.run(st_rx));
-    let pending: Arc<Mutex<Option<(u64, mpsc::Sender<Input>)>>> = Arc::default();
+    let pending: PendingTransfer = Arc::default();
     let link = CatchUpLink {
         inbox: st_tx.clone(),
         pending: Arc::clone(&pending),

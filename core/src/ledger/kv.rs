@@ -48,6 +48,9 @@ impl Partition {
 #[error("store error: {0}")]
 pub struct StoreError(pub String);
 
+/// Key/value pairs in key order.
+pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Synchronous reads of committed data.
 pub trait KvRead {
     /// The value at `key`, if any.
@@ -67,7 +70,7 @@ pub trait KvRead {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<KvPairs, StoreError>;
 }
 
 /// One write: a value to put, or `None` to delete.

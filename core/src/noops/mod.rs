@@ -61,6 +61,7 @@ pub enum Input {
 
 /// Effects the driver performs, in order.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one output per transaction; boxing buys nothing
 pub enum Output {
     /// Send this transaction to every connected validator.
     Broadcast(Transaction),

@@ -5,6 +5,9 @@ use crate::store::Store;
 use fabrik_core::ledger::Ledger;
 use fabrik_core::ledger::batch::TxBatch;
 
+/// One page of a range query (key/values in key order) and whether more follow.
+pub type RangePage = (Vec<(String, Vec<u8>)>, bool);
+
 /// Reads and writes of one execution, scoped by chaincode name.
 pub trait StateAccess: Send {
     /// The value of `key`; `committed` forces committed state (queries).
@@ -42,7 +45,7 @@ pub trait StateAccess: Send {
         after: Option<&str>,
         limit: usize,
         committed: bool,
-    ) -> Result<(Vec<(String, Vec<u8>)>, bool), String>;
+    ) -> Result<RangePage, String>;
 }
 
 /// Committed state only: queries, and READY outside a block.
@@ -58,7 +61,7 @@ fn committed_range(
     end: &str,
     after: Option<&str>,
     limit: usize,
-) -> Result<(Vec<(String, Vec<u8>)>, bool), String> {
+) -> Result<RangePage, String> {
     let mut page = Ledger::new(store)
         .range_state(chaincode, start, end, after, limit.saturating_add(1))
         .map_err(|e| e.to_string())?;
@@ -90,7 +93,7 @@ impl StateAccess for Committed<'_> {
         after: Option<&str>,
         limit: usize,
         _: bool,
-    ) -> Result<(Vec<(String, Vec<u8>)>, bool), String> {
+    ) -> Result<RangePage, String> {
         committed_range(self.store, chaincode, start, end, after, limit)
     }
 }
@@ -138,7 +141,7 @@ impl StateAccess for InBlock<'_> {
         after: Option<&str>,
         limit: usize,
         committed: bool,
-    ) -> Result<(Vec<(String, Vec<u8>)>, bool), String> {
+    ) -> Result<RangePage, String> {
         if committed {
             return committed_range(self.store, chaincode, start, end, after, limit);
         }
