@@ -34,10 +34,10 @@ pub mod crypto;
 pub mod ledger;
 pub mod machine;
 pub mod noops;
-pub mod shim;
-pub mod statetransfer;
 pub mod pbft;
 pub mod peer;
+pub mod shim;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod statetransfer;
 pub mod time;
