@@ -91,6 +91,10 @@ fn teeth_twins_of_f_plus_one_replicas_fork() {
 #[ignore = "exploration: which planted bugs the sweep catches"]
 fn teeth_exploration() {
     use crate::pbft::PlantedBug::*;
+    let tries: u64 = std::env::var("FABRIK_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     for bug in [
         SkipDigestCheck,
         AcceptNonPrimaryPrePrepare,
@@ -98,14 +102,14 @@ fn teeth_exploration() {
         ForgetPSet,
         CommitOneShort,
     ] {
-        let plain = first_caught(Some(bug), vec![], 0, 100);
+        let plain = first_caught(Some(bug), vec![], 0, tries);
         let equiv = first_caught(
             Some(bug),
             vec![(0, Byzantine::EquivocateSameDigest)],
             0,
             100,
         );
-        let random = first_caught(Some(bug), vec![(1, Byzantine::Random)], 0, 100);
+        let random = first_caught(Some(bug), vec![(1, Byzantine::Random)], 0, tries);
         println!(
             "{bug:?}: plain {plain:?}, equivocating primary {equiv:?}, random backup {random:?}"
         );
