@@ -31,6 +31,8 @@
 
 pub mod chaincode;
 pub mod crypto;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod ledger;
 pub mod machine;
 pub mod noops;

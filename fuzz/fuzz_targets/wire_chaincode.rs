@@ -1,0 +1,7 @@
+//! cargo-fuzz target `wire_chaincode`: feeds raw bytes to the oracle
+//! `fabrik_core::fuzzing::wire_chaincode` (it panics on a violated property).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fabrik_core::fuzzing::wire_chaincode(data);
+});

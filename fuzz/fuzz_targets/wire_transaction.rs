@@ -1,0 +1,7 @@
+//! cargo-fuzz target `wire_transaction`: feeds raw bytes to the oracle
+//! `fabrik_core::fuzzing::wire_transaction` (it panics on a violated property).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fabrik_core::fuzzing::wire_transaction(data);
+});
