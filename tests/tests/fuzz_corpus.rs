@@ -442,6 +442,7 @@ fn gen_wire_pbft() {
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     let mut feed: Vec<(usize, Input)> = Vec::new();
     let mut silent: Option<usize> = None;
+    let mut last_new_view: Option<pbft::NewView> = None;
     for step in 0..4000usize {
         if step < 60 || (400..406).contains(&step) {
             let req = Request {
@@ -471,13 +472,19 @@ fn gen_wire_pbft() {
                 r.handle_timeout(now);
             }
         }
-        while !feed.is_empty() {
+        loop {
             for (i, input) in std::mem::take(&mut feed) {
                 let _ = reps[i].handle(now, input);
             }
             for (i, rep) in reps.iter_mut().enumerate() {
                 while let Some(o) = rep.poll_output() {
                     let mut capture = |msg: &PeerMsg| {
+                        if let PeerMsg::Pbft(pbft::Message {
+                            payload: Some(pbft::message::Payload::NewView(v)),
+                        }) = msg
+                        {
+                            last_new_view = Some(v.clone());
+                        }
                         let kind = kind_of(msg);
                         let c = seen.entry(kind.clone()).or_default();
                         if *c < 24 {
@@ -505,11 +512,67 @@ fn gen_wire_pbft() {
                     }
                 }
             }
+            if feed.is_empty() {
+                break;
+            }
         }
     }
-    // Bare pbft::Message encodings too (the CONSENSUS payload inside).
-    for i in 0..4u64 {
-        out.put("Request", &pbft_request(i).encode_to_vec());
+    for r in &reps {
+        println!(
+            "replica {}: view {} active {} last_exec {} outstanding {} timeout {:?} now {:?}",
+            r.id(),
+            r.view(),
+            r.is_view_active(),
+            r.last_exec(),
+            r.outstanding_requests(),
+            r.poll_timeout(),
+            now
+        );
+    }
+    // Kinds a healthy run rarely sends: NEW-VIEW variants of the captured
+    // one, FETCH-REQUEST-BATCH / RETURN-REQUEST-BATCH built from the run's
+    // requests; and bare pbft::Message encodings (the CONSENSUS payload).
+    use pbft::message::Payload;
+    let nv = last_new_view.unwrap_or_default();
+    for k in 0..24u64 {
+        let mut v = nv.clone();
+        v.view += k;
+        v.replica_id = (v.view % 4) as u64;
+        let m = pbft::Message {
+            payload: Some(Payload::NewView(v)),
+        };
+        out.put(
+            "NewView",
+            &PeerMsg::Pbft(m.clone()).to_batch_message().encode_to_vec(),
+        );
+        let batch = pbft::RequestBatch {
+            batch: (0..k % 3 + 1)
+                .filter_map(|j| match pbft_request(k + j).payload {
+                    Some(batch_message::Payload::Request(r)) => Some(r),
+                    _ => None,
+                })
+                .collect(),
+        };
+        let fetch = pbft::Message {
+            payload: Some(Payload::FetchRequestBatch(pbft::FetchRequestBatch {
+                batch_digest: fabrik_core::pbft::batch_digest(&batch),
+                replica_id: k % 4,
+            })),
+        };
+        out.put(
+            "FetchRequestBatch",
+            &PeerMsg::Pbft(fetch).to_batch_message().encode_to_vec(),
+        );
+        let ret = pbft::Message {
+            payload: Some(Payload::ReturnRequestBatch(batch)),
+        };
+        out.put(
+            "ReturnRequestBatch",
+            &PeerMsg::Pbft(ret).to_batch_message().encode_to_vec(),
+        );
+        if k < 6 {
+            out.put("BareMessage", &m.encode_to_vec());
+        }
     }
     let kinds: Vec<String> = seen.keys().cloned().collect();
     println!("captured pbft kinds: {seen:?}");
