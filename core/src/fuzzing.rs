@@ -505,6 +505,16 @@ pub fn shim_handler(data: &[u8]) {
         let txid = r.pick(&TXIDS).to_owned();
         let input = match r.u8() % 4 {
             0 | 1 => shim::Input::FromPeer(cc_message(&mut r)),
+            // The SDK contract: user code blocked in a stub call cannot
+            // return, so no Returned while a call of that txid is
+            // unanswered. (Fed anyway, the shim drops the pending call
+            // without a StubReply: `shim::run::on_returned` removes the
+            // context; see fuzz/corpus/shim_handler/crash-2f2b9ff0*.)
+            2 if calls.get(&txid).copied().unwrap_or(0)
+                > replies.get(&txid).copied().unwrap_or(0) =>
+            {
+                continue;
+            }
             2 => shim::Input::Returned {
                 txid,
                 result: if r.bool() {
