@@ -62,12 +62,17 @@ fn committed_range(
     after: Option<&str>,
     limit: usize,
 ) -> Result<RangePage, String> {
-    let mut page = Ledger::new(store)
+    let rows = Ledger::new(store)
         .range_state(chaincode, start, end, after, limit.saturating_add(1))
         .map_err(|e| e.to_string())?;
-    let more = page.len() > limit;
-    page.truncate(limit);
-    Ok((page, more))
+    Ok(into_page(rows, limit))
+}
+
+/// `rows` read with `limit + 1` as one page of `limit` and whether more follow.
+fn into_page(mut rows: Vec<(String, Vec<u8>)>, limit: usize) -> RangePage {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    (rows, more)
 }
 
 impl StateAccess for Committed<'_> {
@@ -145,7 +150,7 @@ impl StateAccess for InBlock<'_> {
         if committed {
             return committed_range(self.store, chaincode, start, end, after, limit);
         }
-        let mut page = self
+        let rows = self
             .batch
             .range(
                 self.store,
@@ -156,8 +161,6 @@ impl StateAccess for InBlock<'_> {
                 limit.saturating_add(1),
             )
             .map_err(|e| e.to_string())?;
-        let more = page.len() > limit;
-        page.truncate(limit);
-        Ok((page, more))
+        Ok(into_page(rows, limit))
     }
 }
