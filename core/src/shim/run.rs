@@ -97,6 +97,14 @@ impl Handler {
                 txid: txid.to_owned(),
             });
         };
+        if ctx.pending.is_some() {
+            // Every stub call gets exactly one reply, even when the user code
+            // returned without waiting for it.
+            self.out.push_back(Output::StubReply {
+                txid: txid.to_owned(),
+                result: Err(format!("transaction {txid} already returned")),
+            });
+        }
         let (ty, payload) = match (ctx.kind, result) {
             (RunKind::Query, Ok(p)) => (Type::QueryCompleted, p),
             (RunKind::Query, Err(e)) => (Type::QueryError, e.into_bytes()),

@@ -713,3 +713,21 @@ fn returned_for_an_unknown_txid_is_rejected() {
     );
     assert_eq!(drain(&mut h), vec![]);
 }
+
+#[test]
+fn returning_with_a_stub_call_outstanding_answers_the_call_first() {
+    // Found by the shim_handler fuzz target: the call was never answered.
+    let mut h = in_transaction();
+    assert_eq!(call(&mut h, "t1", StubCall::GetState("a".into())), Ok(()));
+    drain(&mut h);
+    assert_eq!(returned(&mut h, "t1", Ok("done")), Ok(()));
+    let out = drain(&mut h);
+    assert_eq!(
+        out.first(),
+        Some(&reply("t1", Err("transaction t1 already returned")))
+    );
+    assert!(
+        matches!(out.get(1), Some(Output::Send(m)) if m.r#type == Type::Completed as i32),
+        "{out:?}"
+    );
+}
