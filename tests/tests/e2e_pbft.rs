@@ -117,8 +117,9 @@ fn wait_all(nodes: &[Node], expected: u64) {
 }
 
 fn same_chain(nodes: &[Node], upto: u64) {
+    let live = nodes.iter().find(|n| n.child.is_some()).expect("a live node");
     let reference: Vec<_> = (0..upto)
-        .map(|b| block_hash(&block(&nodes[0].files.address, b).expect("block")))
+        .map(|b| block_hash(&block(&live.files.address, b).expect("block")))
         .collect();
     for n in nodes.iter().filter(|n| n.child.is_some()) {
         for (b, expected) in reference.iter().enumerate() {
@@ -254,8 +255,44 @@ fn a_replica_killed_with_sigkill_restarts_and_catches_up_by_state_transfer() {
         nodes[3].log()
     );
     assert!(
-        nodes[3].log().contains("behind the network: starting state transfer"),
+        nodes[3]
+            .log()
+            .contains("behind the network: starting state transfer"),
         "vp3 caught up without state transfer?\n{}",
         nodes[3].log()
+    );
+}
+
+#[test]
+fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut nodes = network(dir.path());
+    for n in &mut nodes {
+        n.env = vec![("CORE_PBFT_GENERAL_TIMEOUT_REQUEST", "3s")];
+        n.start();
+    }
+    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&nodes[1].cli(&[
+        "chaincode",
+        "deploy",
+        "-n",
+        "mycc",
+        "-c",
+        r#"{"Args":["init","a","100","b","200"]}"#,
+    ]));
+    wait_all(&nodes, 2);
+
+    nodes[0].kill(); // vp0 leads view 0
+    invoke(&nodes[2], "7");
+    wait_all(&nodes, 3);
+    invoke(&nodes[3], "3");
+    wait_all(&nodes, 4);
+    same_chain(&nodes, 4);
+    assert_eq!(query_a(&nodes[1]), "Query Result: 90\n");
+    assert!(
+        nodes[1].log().contains("new view"),
+        "no view change logged on vp1:\n{}",
+        nodes[1].log()
     );
 }
