@@ -59,6 +59,10 @@ pub trait Effects<M: Machine> {
         async {}
     }
 
+    /// Looks at the machine after each step (for gauges such as the
+    /// current view); must not change anything.
+    fn observe(&mut self, _machine: &M) {}
+
     /// Whether the loop should end (checked after every drain).
     fn should_stop(&self) -> bool {
         false
@@ -109,4 +113,5 @@ async fn drain<M: Machine, E: Effects<M>>(machine: &mut M, effects: &mut E) {
         effects.perform(output).await;
     }
     effects.drained().await;
+    effects.observe(machine);
 }

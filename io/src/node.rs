@@ -167,6 +167,7 @@ pub async fn run(
             consensus: receivers.consensus,
             sync: receivers.sync,
             buckets,
+            metrics: metrics.clone(),
         };
         crate::pbft_node::start(&config, parts, clock)
             .map_err(|e| NodeError::Config(e.to_string()))?

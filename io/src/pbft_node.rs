@@ -247,6 +247,8 @@ pub struct PbftParts {
     pub sync: mpsc::Receiver<Inbound>,
     /// Bucket-tree shape (must match the executor's).
     pub buckets: fabrik_core::ledger::BucketTreeConfig,
+    /// Where consensus series are reported.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Starts the replica, catch-up and message routing; returns the submitter.
@@ -297,6 +299,7 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
             net: Arc::new(net.clone()),
             catch_up: Arc::new(link),
             buffer: config.peer.validator.consensus.buffersize,
+            metrics: parts.metrics,
         },
         clock,
     );

@@ -14,6 +14,7 @@
 
 use crate::driver::{self, Clock, Effects};
 use crate::exec::Executor;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use fabrik_core::ledger::Ledger;
 use fabrik_core::ledger::kv::{KvRead, Partition, StoreError, WriteBatch};
@@ -193,6 +194,7 @@ struct ReplicaEffects {
     /// written before any other output is performed.
     pending: WriteBatch,
     halted: bool,
+    metrics: Metrics,
 }
 
 impl ReplicaEffects {
@@ -254,7 +256,10 @@ impl Effects<Replica> for ReplicaEffects {
                 tracing::info!(seq, "behind the network: starting state transfer");
                 self.catch_up.start(seq, id, replicas, self.inbox.clone());
             }
-            Output::ViewChanged { view, primary } => tracing::info!(view, primary, "new view"),
+            Output::ViewChanged { view, primary } => {
+                tracing::info!(view, primary, "new view");
+                self.metrics.consensus_view_change();
+            }
             Output::Misbehavior { from, reason } => {
                 tracing::warn!(peer = from, "misbehaving replica: {reason}")
             }
@@ -268,6 +273,20 @@ impl Effects<Replica> for ReplicaEffects {
 
     fn rejected(&mut self, reject: pbft::Reject) {
         tracing::debug!("consensus message rejected: {reject}");
+        let sender = reject
+            .from
+            .map_or_else(|| "local".to_string(), |r| format!("vp{r}"));
+        self.metrics
+            .consensus_rejected(reject.reason.label(), &sender);
+    }
+
+    fn observe(&mut self, replica: &Replica) {
+        self.metrics.consensus_state(
+            replica.view(),
+            replica.last_exec(),
+            replica.low_watermark(),
+            replica.primary(),
+        );
     }
 
     fn should_stop(&self) -> bool {
@@ -310,6 +329,8 @@ pub struct ReplicaParts {
     pub catch_up: Arc<dyn CatchUp>,
     /// Bound of the replica's inbox.
     pub buffer: usize,
+    /// Where consensus series are reported.
+    pub metrics: Metrics,
 }
 
 /// Starts the replica and its committer; returns the replica's inbox
@@ -351,6 +372,7 @@ pub fn start(parts: ReplicaParts, clock: Clock) -> mpsc::Sender<Input> {
         inbox: in_tx.clone(),
         pending: WriteBatch::new(),
         halted: false,
+        metrics: parts.metrics,
     };
     let mut replica = parts.replica;
     tokio::spawn(async move {

@@ -117,7 +117,10 @@ fn wait_all(nodes: &[Node], expected: u64) {
 }
 
 fn same_chain(nodes: &[Node], upto: u64) {
-    let live = nodes.iter().find(|n| n.child.is_some()).expect("a live node");
+    let live = nodes
+        .iter()
+        .find(|n| n.child.is_some())
+        .expect("a live node");
     let reference: Vec<_> = (0..upto)
         .map(|b| block_hash(&block(&live.files.address, b).expect("block")))
         .collect();
@@ -290,9 +293,33 @@ fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
     wait_all(&nodes, 4);
     same_chain(&nodes, 4);
     assert_eq!(query_a(&nodes[1]), "Query Result: 90\n");
+    let metrics = http_get(&nodes[1].files.operations, "/metrics");
+    assert!(
+        metrics.contains("fabrik_consensus_view 1"),
+        "view gauge after the view change:\n{metrics}"
+    );
+    assert!(metrics.contains("fabrik_consensus_primary 1"), "{metrics}");
+    assert!(
+        metrics.contains("fabrik_consensus_view_changes_total"),
+        "{metrics}"
+    );
     assert!(
         nodes[1].log().contains("new view"),
         "no view change logged on vp1:\n{}",
         nodes[1].log()
     );
+}
+
+/// A plain HTTP/1.1 GET over a TCP stream; returns the whole response.
+fn http_get(address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect operations");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).expect("response");
+    out
 }

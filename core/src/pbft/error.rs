@@ -116,6 +116,34 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
+    /// A short, fixed label for metrics (`fabrik_consensus_rejected_total{reason=..}`).
+    pub fn label(&self) -> &'static str {
+        #[allow(clippy::match_same_arms)]
+        match self {
+            RejectReason::UnknownReplica { .. } => "unknown_replica",
+            RejectReason::WrongReplicaId { .. } => "wrong_replica_id",
+            RejectReason::Malformed { .. } => "malformed",
+            RejectReason::Unsupported { .. } => "unsupported",
+            RejectReason::NotPrimary { .. } => "not_primary",
+            RejectReason::PrepareFromPrimary { .. } => "prepare_from_primary",
+            RejectReason::WrongView { .. } => "wrong_view",
+            RejectReason::ViewNotActive { .. } => "view_not_active",
+            RejectReason::OutOfWindow { .. } => "out_of_window",
+            RejectReason::DigestMismatch { .. } => "digest_mismatch",
+            RejectReason::IncompletePayload { .. } => "incomplete_payload",
+            RejectReason::Conflict { .. } => "conflict",
+            RejectReason::Duplicate { .. } => "duplicate",
+            RejectReason::BadRequestSignature { .. } => "bad_request_signature",
+            RejectReason::StaleRequest { .. } => "stale_request",
+            RejectReason::BadSignature { .. } => "bad_signature",
+            RejectReason::InvalidViewChange { .. } => "invalid_view_change",
+            RejectReason::XsetMismatch { .. } => "xset_mismatch",
+            RejectReason::BufferFull { .. } => "buffer_full",
+            RejectReason::Unsolicited { .. } => "unsolicited",
+            RejectReason::UnexpectedInput { .. } => "unexpected_input",
+            RejectReason::Halted { .. } => "halted",
+        }
+    }
     /// Whether this rejection proves the sender misbehaved (rather than
     /// being late, duplicated or out of window, which honest peers cause).
     pub fn is_misbehavior(&self) -> bool {
