@@ -239,19 +239,18 @@ pub fn wire_transaction(data: &[u8]) {
 /// `pbft::BatchMessage` → [`PeerMsg`] → `BatchMessage` → [`PeerMsg`], and
 /// the same bytes as a bare `pbft::Message`.
 pub fn wire_pbft(data: &[u8]) {
-    if let Some(bm) = roundtrip::<BatchMessage>(data) {
-        if let Ok(pm) = PeerMsg::from_batch_message(bm) {
-            let again = PeerMsg::from_batch_message(pm.to_batch_message())
-                .unwrap_or_else(|e| panic!("our own envelope was refused: {e}; {pm:?}"));
-            assert_eq!(pm, again, "PeerMsg envelope round trip");
-        }
+    if let Some(bm) = roundtrip::<BatchMessage>(data)
+        && let Ok(pm) = PeerMsg::from_batch_message(bm)
+    {
+        let again = PeerMsg::from_batch_message(pm.to_batch_message())
+            .unwrap_or_else(|e| panic!("our own envelope was refused: {e}; {pm:?}"));
+        assert_eq!(pm, again, "PeerMsg envelope round trip");
     }
-    if let Some(m) = roundtrip::<pbft::Message>(data) {
-        if let Some(pbft::message::Payload::PrePrepare(pp)) = &m.payload {
-            if let Some(b) = &pp.request_batch {
-                let _ = batch_digest(b);
-            }
-        }
+    if let Some(m) = roundtrip::<pbft::Message>(data)
+        && let Some(pbft::message::Payload::PrePrepare(pp)) = &m.payload
+        && let Some(b) = &pp.request_batch
+    {
+        let _ = batch_digest(b);
     }
 }
 
@@ -424,7 +423,7 @@ pub fn chaincode_handler(data: &[u8]) {
         if r.is_empty() {
             break;
         }
-        if r.u8() % 8 == 0 {
+        if r.u8().is_multiple_of(8) {
             now = now + Duration::from_millis(u64::from(r.u8()) * 20);
             h.handle_timeout(now);
         } else {
@@ -730,7 +729,7 @@ fn pbft_message(r: &mut Reader<'_>, from: u64) -> PeerMsg {
     use pbft::message::Payload;
     let view = u64::from(r.u8() % 4);
     let seq = u64::from(r.u8() % 12);
-    let rid = if r.u8() % 8 == 0 {
+    let rid = if r.u8().is_multiple_of(8) {
         u64::from(r.u8() % 6)
     } else {
         from
@@ -863,11 +862,11 @@ pub fn pbft_replica(data: &[u8]) {
             }
             5 => {
                 let raw = r.bytes(48);
-                if let Ok(bm) = BatchMessage::decode(raw.as_slice()) {
-                    if let Ok(msg) = PeerMsg::from_batch_message(bm) {
-                        let from = u64::from(r.u8() % 5);
-                        let _ = rep.handle(now, core_pbft::Input::Peer { from, msg });
-                    }
+                if let Ok(bm) = BatchMessage::decode(raw.as_slice())
+                    && let Ok(msg) = PeerMsg::from_batch_message(bm)
+                {
+                    let from = u64::from(r.u8() % 5);
+                    let _ = rep.handle(now, core_pbft::Input::Peer { from, msg });
                 }
             }
             _ => {
@@ -1041,10 +1040,11 @@ fn route(
             }
         }
         Output::Send { to, msg } => {
-            if let Ok(to) = usize::try_from(to) {
-                if to < N && to != i {
-                    net.push((i, to, msg));
-                }
+            if let Ok(to) = usize::try_from(to)
+                && to < N
+                && to != i
+            {
+                net.push((i, to, msg));
             }
         }
         Output::Execute { seq, batch } => {
