@@ -199,13 +199,14 @@ pub async fn run(
         "peer started"
     );
 
+    let readiness = readiness_probe(&config, &network, &executor, &metrics);
     let parts = crate::rest::start::Parts {
         executor: Arc::clone(&executor),
         submitter: submitter.clone(),
         store: Arc::clone(&store),
         hub: Arc::clone(&hub),
         metrics: metrics.clone(),
-        readiness: crate::ops::Readiness::default(),
+        readiness: readiness.clone(),
     };
     let rest_peers = network.clone();
     let client_servers =
@@ -266,4 +267,38 @@ pub async fn run(
 
 async fn stopped(stop: Arc<Notify>) {
     stop.notified().await;
+}
+
+/// `/readyz` inputs, refreshed every second: caught up (no state transfer
+/// in progress) and, under PBFT, connected to at least 2f validators.
+fn readiness_probe(
+    config: &Config,
+    network: &crate::net::Network,
+    executor: &Arc<Executor>,
+    metrics: &crate::metrics::Metrics,
+) -> crate::ops::Readiness {
+    let pbft = config
+        .peer
+        .validator
+        .consensus
+        .plugin
+        .eq_ignore_ascii_case("pbft");
+    let required = if pbft { 2 * config.pbft.general.f } else { 0 };
+    let readiness = crate::ops::Readiness::new(required);
+    let (r, network, executor, metrics) = (
+        readiness.clone(),
+        network.clone(),
+        Arc::clone(executor),
+        metrics.clone(),
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            r.set_connected(network.validators().len());
+            r.set_caught_up(!executor.is_state_invalid());
+            metrics.set_connections(network.peers().len());
+        }
+    });
+    readiness
 }

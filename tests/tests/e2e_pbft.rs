@@ -181,6 +181,17 @@ fn four_validators_agree_and_survive_one_crash() {
     }
     same_chain(&nodes, 3);
 
+    let ready = eventually(Duration::from_secs(10), || {
+        http_get(&nodes[0].files.operations, "/readyz")
+            .starts_with("HTTP/1.1 200")
+            .then_some(())
+    });
+    assert!(
+        ready.is_some(),
+        "{}",
+        http_get(&nodes[0].files.operations, "/readyz")
+    );
+
     // One backup down (f = 1): the other three keep committing.
     nodes[3].kill();
     ok(&nodes[1].cli(&[

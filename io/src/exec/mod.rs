@@ -106,6 +106,11 @@ impl Executor {
         &self.launcher
     }
 
+    /// Whether committed state is marked as not to be queried.
+    pub fn is_state_invalid(&self) -> bool {
+        self.state_invalid.load(Ordering::Acquire)
+    }
+
     /// Marks committed state as not to be queried (catch-up in progress).
     pub fn set_state_invalid(&self, invalid: bool) {
         self.state_invalid.store(invalid, Ordering::Release);
