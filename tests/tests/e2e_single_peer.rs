@@ -146,6 +146,14 @@ fn example02_map_example05_and_restart_after_kill_9() {
     cc02 = start_cc(&peer, "example02", "mycc");
     map = start_cc(&peer, "map", "mapcc");
     cc05 = start_cc(&peer, "example05", "cc05");
+    // example05 first: its calls must make example02 ready (READY) on its
+    // first use since the restart.
+    query_eventually(
+        &peer,
+        "cc05",
+        r#"{"Args":["query","mycc","sum"]}"#,
+        "Query Result: 300\n",
+    );
     query_eventually(
         &peer,
         "mycc",

@@ -183,6 +183,12 @@ impl Executor {
     /// The connected, initialised stream of deployed chaincode `name`,
     /// launching it and sending READY when needed.
     async fn ready_stream(&self, name: &str, txid: &str) -> Result<StreamHandle, String> {
+        // A stream that completed Init or READY belongs to a deployed
+        // chaincode: skip reading the deploy transaction (and its package)
+        // from the ledger on every invoke and query.
+        if let Some(stream) = self.launcher.registry().get(name).filter(|s| s.is_ready()) {
+            return Ok(stream);
+        }
         let Some(package) = self.deployed_package(name) else {
             tracing::error!(chaincode = %name, txid, "Could not get deployment transaction for {name}");
             return Err(format!("Could not get deployment transaction for {name}"));

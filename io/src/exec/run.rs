@@ -144,6 +144,43 @@ impl Execution<'_> {
             .unwrap_or_else(|| top_stream.clone())
     }
 
+    /// The callee's stream, launched and sent READY when needed (its first
+    /// use since this peer started).
+    async fn connected_ready(&self, callee: &str) -> Result<StreamHandle, String> {
+        if let Some(stream) = self
+            .launcher
+            .registry()
+            .get(callee)
+            .filter(|s| s.is_ready())
+        {
+            return Ok(stream);
+        }
+        let Some(package) = (self.code_package)(callee) else {
+            tracing::error!(chaincode = %callee, txid = self.txid, "Could not get deployment transaction for {callee}");
+            return Err(format!("Could not get deployment transaction for {callee}"));
+        };
+        let stream = self
+            .launcher
+            .ensure_connected(callee, Some(&package))
+            .await?;
+        if !stream.is_ready() {
+            let (tx, mut rx) = mpsc::channel(4);
+            let input = ChaincodeInput::default();
+            stream
+                .execute(self.txid, ExecKind::Ready, input, None, self.timeout, tx)
+                .await
+                .map_err(|e| e.to_string())?;
+            match rx.recv().await.map(|ev| ev.output) {
+                Some(Output::Finished {
+                    result: ExecResult::Completed { .. },
+                    ..
+                }) => stream.set_ready(),
+                other => return Err(format!("Error initializing container {callee}: {other:?}")),
+            }
+        }
+        Ok(stream)
+    }
+
     async fn call(
         &self,
         spec: ChaincodeSpec,
@@ -158,15 +195,7 @@ impl Execution<'_> {
         if callee.is_empty() {
             return Err("chaincode call names no chaincode".into());
         }
-        let package = (self.code_package)(&callee);
-        if package.is_none() {
-            tracing::error!(chaincode = %callee, txid = self.txid, "Could not get deployment transaction for {callee}");
-            return Err(format!("Could not get deployment transaction for {callee}"));
-        }
-        let stream = self
-            .launcher
-            .ensure_connected(&callee, package.as_deref())
-            .await?;
+        let stream = self.connected_ready(&callee).await?;
         let kind = if query {
             ExecKind::Query
         } else {
