@@ -1,15 +1,17 @@
 //! `protos.Devops`: Deploy and Invoke hand a transaction to consensus and
 //! return at once (the deployment spec / the txid); Query runs at once
-//! against committed state. Login and the EXP_* calls answer FAILURE: this
-//! peer has no membership services.
+//! against committed state. A non-validating peer does the same through a
+//! validator (`Peer.ProcessTransaction`). Login and the EXP_* calls answer
+//! FAILURE: this peer has no membership services.
 
 use super::txbuild::{deploy_transaction, invocation_transaction};
 use crate::config::ChaincodeMode;
 use crate::exec::{Executor, now_timestamp, response_error_text};
+use crate::net::forward::Forwarder;
 use crate::node::Submitter;
 use fabrik_proto::protos::{
     ChaincodeDeploymentSpec, ChaincodeInvocationSpec, ChaincodeSpec, ExecuteWithBinding, Response,
-    Secret, SigmaInput, devops_server::Devops, response::StatusCode, transaction,
+    Secret, SigmaInput, Transaction, devops_server::Devops, response::StatusCode, transaction,
 };
 use std::sync::Arc;
 use tonic::{Request, Status};
@@ -17,18 +19,74 @@ use tonic::{Request, Status};
 /// The Devops service.
 #[derive(Debug, Clone)]
 pub struct DevopsService {
-    executor: Arc<Executor>,
-    submitter: Submitter,
+    backend: Backend,
     mode: ChaincodeMode,
 }
 
+/// Where transactions go.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// A validator: its own consensus and executor.
+    Local {
+        executor: Arc<Executor>,
+        submitter: Submitter,
+    },
+    /// A non-validating peer: a connected validator.
+    Forward(Forwarder),
+}
+
 impl DevopsService {
-    /// A service submitting through `submitter` and querying through `executor`.
+    /// A validator's service, submitting through `submitter` and querying
+    /// through `executor`.
     pub fn new(executor: Arc<Executor>, submitter: Submitter, mode: ChaincodeMode) -> Self {
-        Self {
+        let backend = Backend::Local {
             executor,
             submitter,
+        };
+        Self { backend, mode }
+    }
+
+    /// A non-validating peer's service, sending every transaction to a
+    /// validator; `mode` decides how deploys name chaincode.
+    pub fn forwarding(forwarder: Forwarder, mode: ChaincodeMode) -> Self {
+        Self {
+            backend: Backend::Forward(forwarder),
             mode,
+        }
+    }
+
+    /// Hands a deploy or invoke to consensus (or to a validator).
+    async fn order(&self, tx: Transaction) -> Result<Response, Status> {
+        match &self.backend {
+            Backend::Local { submitter, .. } => {
+                let txid = tx.txid.clone();
+                submitter
+                    .submit(tx)
+                    .await
+                    .map_err(Status::resource_exhausted)?;
+                Ok(Response {
+                    status: StatusCode::Success as i32,
+                    msg: txid.into_bytes(),
+                })
+            }
+            Backend::Forward(f) => f.forward(tx).await.map_err(Status::unavailable),
+        }
+    }
+
+    /// Runs a query here (or on a validator).
+    async fn run_query(&self, tx: Transaction) -> Result<Response, Status> {
+        match &self.backend {
+            Backend::Local { executor, .. } => Ok(match executor.query(&tx).await {
+                Ok(result) => Response {
+                    status: StatusCode::Success as i32,
+                    msg: result,
+                },
+                Err(e) => Response {
+                    status: StatusCode::Failure as i32,
+                    msg: response_error_text(&e).into_bytes(),
+                },
+            }),
+            Backend::Forward(f) => f.forward(tx).await.map_err(Status::unavailable),
         }
     }
 }
@@ -72,10 +130,12 @@ impl Devops for DevopsService {
         // name, and echoing megabytes of binary back helps no one.
         spec.code_package.clear();
         tracing::info!(chaincode = %tx.txid, "deploy submitted");
-        self.submitter
-            .submit(tx)
-            .await
-            .map_err(Status::resource_exhausted)?;
+        let r = self.order(tx).await?;
+        if r.status != StatusCode::Success as i32 {
+            return Err(Status::unknown(
+                String::from_utf8_lossy(&r.msg).into_owned(),
+            ));
+        }
         Ok(tonic::Response::new(spec))
     }
 
@@ -86,12 +146,7 @@ impl Devops for DevopsService {
         let spec = request.into_inner();
         let tx = invocation_transaction(&spec, transaction::Type::ChaincodeInvoke, now_timestamp())
             .map_err(Status::unknown)?;
-        let txid = tx.txid.clone();
-        self.submitter
-            .submit(tx)
-            .await
-            .map_err(Status::resource_exhausted)?;
-        Ok(response(StatusCode::Success, txid))
+        Ok(tonic::Response::new(self.order(tx).await?))
     }
 
     async fn query(
@@ -101,10 +156,7 @@ impl Devops for DevopsService {
         let spec = request.into_inner();
         let tx = invocation_transaction(&spec, transaction::Type::ChaincodeQuery, now_timestamp())
             .map_err(Status::unknown)?;
-        Ok(match self.executor.query(&tx).await {
-            Ok(result) => response(StatusCode::Success, result),
-            Err(e) => response(StatusCode::Failure, response_error_text(&e)),
-        })
+        Ok(tonic::Response::new(self.run_query(tx).await?))
     }
 
     async fn exp_get_application_t_cert(

@@ -6,18 +6,16 @@
 //! - [`Forwarder`] runs on non-validating peers: it sends the whole
 //!   transaction to a connected validator, trying the next one when a
 //!   validator cannot be reached or refuses it.
-//! - [`ForwardingDevops`] is the Devops service of a non-validating peer:
-//!   it builds transactions as a validator would and forwards them.
+//!
+//! The Devops service of a non-validating peer is
+//! `grpc::devops::DevopsService::forwarding`.
 
 use super::Network;
-use crate::config::ChaincodeMode;
-use crate::exec::{Executor, now_timestamp};
-use crate::grpc::txbuild::{deploy_transaction, invocation_transaction};
+use crate::exec::Executor;
 use crate::node::Submitter;
 use fabrik_proto::protos::{
-    ChaincodeDeploymentSpec, ChaincodeInvocationSpec, ChaincodeSpec, ExecuteWithBinding, Message,
-    Response, Secret, SigmaInput, Transaction, devops_server::Devops, peer_client::PeerClient,
-    peer_server::Peer, response::StatusCode, transaction,
+    Message, Response, Transaction, peer_client::PeerClient, peer_server::Peer,
+    response::StatusCode, transaction,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +61,7 @@ impl PeerService {
             }
             Ok(transaction::Type::ChaincodeQuery) => match self.executor.query(&tx).await {
                 Ok(result) => response(StatusCode::Success, result),
-                Err(e) => response(StatusCode::Failure, format!("Error:{e}")),
+                Err(e) => response(StatusCode::Failure, crate::exec::response_error_text(&e)),
             },
             _ => response(
                 StatusCode::Failure,
@@ -171,119 +169,4 @@ async fn send(address: &str, tx: Transaction) -> Result<Response, String> {
         .await
         .map(tonic::Response::into_inner)
         .map_err(|s| format!("{}: {}", s.code(), s.message()))
-}
-
-/// The Devops service of a non-validating peer.
-#[derive(Debug, Clone)]
-pub struct ForwardingDevops {
-    forwarder: Forwarder,
-    mode: ChaincodeMode,
-}
-
-impl ForwardingDevops {
-    /// Devops forwarding through `forwarder`; `mode` decides how deploys
-    /// name chaincode (as on a validator).
-    pub fn new(forwarder: Forwarder, mode: ChaincodeMode) -> Self {
-        Self { forwarder, mode }
-    }
-
-    async fn forward(&self, tx: Transaction) -> Result<Response, Status> {
-        self.forwarder
-            .forward(tx)
-            .await
-            .map_err(Status::unavailable)
-    }
-}
-
-fn unsupported(what: &str) -> Result<tonic::Response<Response>, Status> {
-    Ok(tonic::Response::new(response(
-        StatusCode::Failure,
-        format!("{what} is not supported: this peer runs without membership services"),
-    )))
-}
-
-#[tonic::async_trait]
-impl Devops for ForwardingDevops {
-    async fn login(&self, _: Request<Secret>) -> Result<tonic::Response<Response>, Status> {
-        unsupported("Login")
-    }
-
-    async fn build(
-        &self,
-        request: Request<ChaincodeSpec>,
-    ) -> Result<tonic::Response<ChaincodeDeploymentSpec>, Status> {
-        let (_, spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
-            .map_err(Status::unknown)?;
-        Ok(tonic::Response::new(spec))
-    }
-
-    async fn deploy(
-        &self,
-        request: Request<ChaincodeSpec>,
-    ) -> Result<tonic::Response<ChaincodeDeploymentSpec>, Status> {
-        let (tx, mut spec) = deploy_transaction(request.into_inner(), self.mode, now_timestamp())
-            .map_err(Status::unknown)?;
-        spec.code_package.clear();
-        let r = self.forward(tx).await?;
-        if r.status != StatusCode::Success as i32 {
-            return Err(Status::unknown(
-                String::from_utf8_lossy(&r.msg).into_owned(),
-            ));
-        }
-        Ok(tonic::Response::new(spec))
-    }
-
-    async fn invoke(
-        &self,
-        request: Request<ChaincodeInvocationSpec>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        let tx = invocation_transaction(
-            &request.into_inner(),
-            transaction::Type::ChaincodeInvoke,
-            now_timestamp(),
-        )
-        .map_err(Status::unknown)?;
-        Ok(tonic::Response::new(self.forward(tx).await?))
-    }
-
-    async fn query(
-        &self,
-        request: Request<ChaincodeInvocationSpec>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        let tx = invocation_transaction(
-            &request.into_inner(),
-            transaction::Type::ChaincodeQuery,
-            now_timestamp(),
-        )
-        .map_err(Status::unknown)?;
-        Ok(tonic::Response::new(self.forward(tx).await?))
-    }
-
-    async fn exp_get_application_t_cert(
-        &self,
-        _: Request<Secret>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        unsupported("EXP_GetApplicationTCert")
-    }
-
-    async fn exp_prepare_for_tx(
-        &self,
-        _: Request<Secret>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        unsupported("EXP_PrepareForTx")
-    }
-
-    async fn exp_produce_sigma(
-        &self,
-        _: Request<SigmaInput>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        unsupported("EXP_ProduceSigma")
-    }
-
-    async fn exp_execute_with_binding(
-        &self,
-        _: Request<ExecuteWithBinding>,
-    ) -> Result<tonic::Response<Response>, Status> {
-        unsupported("EXP_ExecuteWithBinding")
-    }
 }

@@ -4,9 +4,10 @@
 //! and query to a connected validator ([`super::forward::Forwarder`]).
 //! The store is opened only to keep the discovery list across restarts.
 
-use super::forward::{Forwarder, ForwardingDevops};
+use super::forward::Forwarder;
 use crate::config::Config;
 use crate::driver::Clock;
+use crate::grpc::devops::DevopsService;
 use crate::grpc::{admin::AdminService, openchain::OpenchainService};
 use crate::node::NodeError;
 use crate::store::Store;
@@ -51,7 +52,7 @@ pub async fn run(
         "non-validating peer started: transactions are forwarded to validators"
     );
     let stop = Arc::new(Notify::new());
-    let devops = ForwardingDevops::new(Forwarder::new(network.clone()), config.chaincode.mode);
+    let devops = DevopsService::forwarding(Forwarder::new(network.clone()), config.chaincode.mode);
     let server = tonic::transport::Server::builder()
         .add_service(
             DevopsServer::new(devops)
