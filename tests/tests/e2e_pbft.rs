@@ -5,7 +5,7 @@
 
 use fabrik_core::ledger::block::block_hash;
 use fabrik_io::testnet::{self, NodeFiles, TestnetSpec};
-use fabrik_tests::{ChildGuard, binary, block, eventually, free_port, height, ok};
+use fabrik_tests::{ChildGuard, binary, block, eventually, height, ok};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -82,12 +82,25 @@ impl Drop for Node {
     }
 }
 
+/// A block of 40 ports below Linux's ephemeral range (32768+), so the
+/// outgoing connections of tests running alongside cannot be sitting on
+/// them; distinct per test process and per call.
+fn base_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static CALLS: AtomicU16 = AtomicU16::new(0);
+    let slot = (std::process::id() as u16)
+        .wrapping_mul(7)
+        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed))
+        % 300;
+    20_000 + slot * 40
+}
+
 fn network(dir: &std::path::Path) -> Vec<Node> {
     let spec = TestnetSpec {
         validators: 4,
         non_validators: 0,
         out: dir.to_path_buf(),
-        base_port: free_port().min(60_000),
+        base_port: base_port(),
         plugin: "pbft".into(),
     };
     let files = testnet::generate(&spec).expect("generate testnet");
