@@ -1,14 +1,17 @@
 //! Example chaincodes with the exact semantics and error texts of their
 //! Fabric v0.6 originals (reference §8): [`Example02`] (asset transfer),
 //! [`MapChaincode`] (a key/value map with a range-query `keys`) and
-//! [`Example05`] (sums two example02 balances by querying it). Each has a
+//! [`Example05`] (sums two example02 balances by querying it), plus
+//! [`BenchChaincode`], the no-op and read-write workloads of `peerd bench`. Each has a
 //! binary in `src/bin/` that calls [`fabrik_shim::start`].
 
+mod benchcc;
 mod example02;
 mod example05;
 mod goconv;
 mod map;
 
+pub use benchcc::BenchChaincode;
 pub use example02::Example02;
 pub use example05::Example05;
 pub use map::MapChaincode;

@@ -68,6 +68,10 @@ pub enum Command {
     /// Start a local network on 127.0.0.1, deploy example02, invoke and query
     /// it through the peers, print every step, then keep serving until Ctrl-C.
     Up(UpArgs),
+    /// Load-test a network: start one (or target a running one), drive
+    /// concurrent gRPC or REST clients at fixed offered rates and report
+    /// committed tx/s, commit latency percentiles, CPU and peak RSS per peer.
+    Bench(BenchArgs),
     /// Generate a local test network in a directory: a network CA, a key and
     /// certificate per node, one peerd.toml per node and a docker-compose file.
     Testnet(TestnetArgs),
@@ -233,6 +237,93 @@ pub struct UpArgs {
     /// The example02 chaincode binary (default: `example02` next to peerd).
     #[arg(long, value_name = "FILE")]
     pub chaincode: Option<PathBuf>,
+}
+
+/// The transactions `peerd bench` submits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Workload {
+    /// example02 `invoke a b 1` transfers.
+    Example02,
+    /// A chaincode call that touches no state.
+    Noop,
+    /// One read and one write of a 100-byte value.
+    Kv100,
+    /// One read and one write of a 1 KiB value.
+    Kv1k,
+}
+
+/// How `peerd bench` clients submit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BenchApi {
+    /// `Devops.Invoke` over gRPC.
+    Grpc,
+    /// JSON-RPC `invoke` on REST `/chaincode`.
+    Rest,
+}
+
+/// `peerd bench` flags.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Number of validating peers to start (4 or more run PBFT; 1 runs NOOPS).
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Bench a running network instead: its peers' gRPC addresses,
+    /// comma-separated, vp0 first (each peer's event hub is asked for its
+    /// address through `--events`).
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
+    pub target: Vec<String>,
+    /// With `--target`: the peers' event hub addresses, in the same order.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
+    pub events: Vec<String>,
+    /// With `--target` and `--api rest`: the peers' REST addresses.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT")]
+    pub rest: Vec<String>,
+    /// What to submit.
+    #[arg(long, value_enum, default_value_t = Workload::Example02)]
+    pub workload: Workload,
+    /// Client API.
+    #[arg(long, value_enum, default_value_t = BenchApi::Grpc)]
+    pub api: BenchApi,
+    /// Concurrent clients (each with its own connection, spread over the peers).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Offered rates in tx/s, one step each (0 = closed loop: every client
+    /// submits as soon as its previous submission is answered).
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    pub rate: Vec<u64>,
+    /// Search for the knee (highest rate with ≥95% committed and p99 < 1 s),
+    /// starting from the first `--rate` and doubling, then bisecting; then
+    /// run half and twice the knee.
+    #[arg(long)]
+    pub knee: bool,
+    /// Seconds of load per step.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds to wait after a step for its transactions to commit.
+    #[arg(long, default_value_t = 10)]
+    pub drain: u64,
+    /// Distinct keys the kv workloads write (keys beyond it wrap around);
+    /// make it large to grow the state.
+    #[arg(long, default_value_t = 10_000)]
+    pub keys: u64,
+    /// `chaincode.mode` of the peers bench starts: process or docker.
+    #[arg(long, default_value = "process")]
+    pub chaincode_mode: String,
+    /// The chaincode binary to deploy (default: example02 or benchcc next to
+    /// peerd; docker mode needs a static build).
+    #[arg(long, value_name = "FILE")]
+    pub chaincode: Option<PathBuf>,
+    /// PBFT `general.batchsize` of the peers bench starts.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Where the started network's files go (default: a new temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where to write the results as JSON.
+    #[arg(long, value_name = "FILE", default_value = "bench.json")]
+    pub json: PathBuf,
 }
 
 /// `peerd network ...`

@@ -31,12 +31,14 @@ const REGISTER_TIMEOUT: Duration = Duration::from_secs(10);
 const SEARCH_DEPTH: u64 = 64;
 
 /// An open Chat stream; events arrive while `_outbound` is alive.
-struct Subscription {
-    inbound: Streaming<Event>,
+pub struct Subscription {
+    /// The events.
+    pub inbound: Streaming<Event>,
     _outbound: mpsc::Sender<Event>,
 }
 
-fn plain(t: EventType) -> Interest {
+/// An interest in every event of type `t`.
+pub fn plain(t: EventType) -> Interest {
     Interest {
         event_type: t as i32,
         reg_info: None,
@@ -64,7 +66,7 @@ pub fn listen_interests(args: &ListenArgs) -> Vec<Interest> {
 
 /// Connects to the events address, registers `interests` and waits for the
 /// echo, so that nothing after this returns can be missed.
-async fn subscribe(address: &str, interests: Vec<Interest>) -> Result<Subscription, CliError> {
+pub async fn subscribe(address: &str, interests: Vec<Interest>) -> Result<Subscription, CliError> {
     let mut client = EventsClient::new(dial(address).await?);
     let (tx, rx) = mpsc::channel(4);
     let register = Event {

@@ -2,6 +2,7 @@
 //! configuration, sets up logging and hands over to one module per command
 //! group. Errors are printed as `Error: <text>` on stderr with exit code 1.
 
+mod bench;
 mod chaincode;
 mod cli;
 mod client;
@@ -9,6 +10,7 @@ mod context;
 mod error;
 mod events;
 mod ledger;
+mod localnet;
 mod logging;
 mod network;
 mod node;
@@ -65,6 +67,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Ledger(LedgerCommand::Block { number }) => ledger::block(&ctx, number),
         Command::Ledger(LedgerCommand::Tx { txid }) => ledger::tx(&ctx, &txid),
         Command::Up(args) => up::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Testnet(args) => testnet::run(&args),
         Command::Version => Ok(()),
     }
@@ -80,6 +83,7 @@ fn init_logging(cli: &Cli, ctx: &Context) -> Result<(), CliError> {
         }
         Command::Node(NodeCommand::Start { .. }) => (logging.node.as_str(), "logging.node"),
         Command::Up(_) => ("warning", "default for peerd up"),
+        Command::Bench(_) => ("warning", "default for peerd bench"),
         _ => ("warning", "default for client commands"),
     };
     let rust_log = std::env::var("RUST_LOG").ok();

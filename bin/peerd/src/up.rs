@@ -7,64 +7,18 @@
 //! keeps serving until Ctrl-C (or exits with `--exit-after-demo`).
 
 use crate::cli::UpArgs;
-use crate::client::{block_on, dial};
+use crate::client::block_on;
 use crate::error::CliError;
-use fabrik_core::crypto::b64;
-use fabrik_io::testnet::{self, NodeFiles, TestnetSpec};
-use fabrik_proto::protos::{
-    BlockNumber, ChaincodeId, ChaincodeInput, ChaincodeInvocationSpec, ChaincodeSpec,
-    admin_client::AdminClient, chaincode_spec::Type, devops_client::DevopsClient,
-    openchain_client::OpenchainClient, response::StatusCode,
+use crate::localnet::{
+    self, Chain, Network, NetworkPlan, Peer, args_of, clients, invocation, step_error,
+    wait_everywhere,
 };
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-/// Blocks holding a deploy carry the chaincode package: allow big replies.
-const MAX_MESSAGE: usize = 256 << 20;
-
-struct Peer {
-    id: String,
-    address: String,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Network {
-    peers: Vec<Peer>,
-}
-
-impl Network {
-    fn first(&self) -> &Peer {
-        // `start_network` refuses to build an empty network.
-        &self.peers[0]
-    }
-
-    fn pick(&self, i: usize) -> &Peer {
-        &self.peers[i % self.peers.len()]
-    }
-}
-
-fn port() -> Result<u16, CliError> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| CliError::Usage(format!("cannot find a free port on 127.0.0.1: {e}")))
-}
-
-fn args_of(parts: &[&str]) -> ChaincodeInput {
-    ChaincodeInput {
-        args: parts.iter().map(|p| p.as_bytes().to_vec()).collect(),
-    }
-}
+use fabrik_core::crypto::b64;
+use fabrik_proto::protos::{
+    BlockNumber, ChaincodeId, ChaincodeInput, ChaincodeSpec, chaincode_spec::Type,
+    response::StatusCode,
+};
+use std::path::Path;
 
 /// Runs the demo.
 ///
@@ -88,11 +42,16 @@ pub fn run(args: &UpArgs) -> Result<(), CliError> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("fabrik-up-{}", std::process::id())),
     };
-    let network = start_network(&exe, &dir, args.validators)?;
+    let network = localnet::start(&NetworkPlan {
+        exe: &exe,
+        dir: &dir,
+        validators: args.validators,
+        env: &[],
+    })?;
     block_on(demo(&network, &chaincode))?;
     if args.exit_after_demo {
         block_on(async {
-            stop(&network).await;
+            localnet::stop(&network).await;
             Ok(())
         })?;
         println!("==> demo finished; network stopped");
@@ -107,106 +66,11 @@ pub fn run(args: &UpArgs) -> Result<(), CliError> {
     println!("==> press Ctrl-C to stop");
     block_on(async {
         let _ = tokio::signal::ctrl_c().await;
-        stop(&network).await;
+        localnet::stop(&network).await;
         Ok(())
     })?;
     println!("\n==> network stopped");
     Ok(())
-}
-
-fn start_network(exe: &Path, dir: &Path, validators: usize) -> Result<Network, CliError> {
-    if validators == 0 {
-        return Err(CliError::Usage("--validators must be at least 1".into()));
-    }
-    let spec = TestnetSpec {
-        validators,
-        non_validators: 0,
-        out: dir.to_path_buf(),
-        // Below Linux's ephemeral range (32768+), so outgoing connections of
-        // other programs cannot be sitting on the network's ports.
-        base_port: 12_000 + (std::process::id() % 200) as u16 * 40,
-        plugin: if validators >= 4 { "pbft" } else { "noops" }.into(),
-    };
-    let files = testnet::generate(&spec).map_err(|e| CliError::Usage(e.to_string()))?;
-    println!(
-        "==> starting {validators} validating peer(s) ({}) in {}",
-        if spec.plugin == "pbft" {
-            "PBFT over QUIC with mutual TLS"
-        } else {
-            "NOOPS"
-        },
-        dir.display()
-    );
-    let mut peers = Vec::new();
-    for node in &files {
-        peers.push(start_peer(exe, node)?);
-    }
-    for peer in &peers {
-        wait_up(peer)?;
-        println!(
-            "    {} up at {} (log {})",
-            peer.id,
-            peer.address,
-            peer.dir.join("peerd.log").display()
-        );
-    }
-    Ok(Network { peers })
-}
-
-fn start_peer(exe: &Path, node: &NodeFiles) -> Result<Peer, CliError> {
-    let log_path = node.dir.join("peerd.log");
-    let log = std::fs::File::create(&log_path)
-        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", log_path.display())))?;
-    let err_log = log
-        .try_clone()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let child = Command::new(exe)
-        .args(["node", "start", "--config"])
-        .arg(&node.config)
-        .stdout(log)
-        .stderr(err_log)
-        .spawn()
-        .map_err(|e| CliError::Usage(format!("cannot start {}: {e}", exe.display())))?;
-    Ok(Peer {
-        id: node.id.clone(),
-        address: node.address.clone(),
-        dir: node.dir.clone(),
-        child,
-    })
-}
-
-fn wait_up(peer: &Peer) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if block_on(async { Ok(dial(&peer.address).await.is_ok()) })? {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(CliError::Usage(format!(
-        "peer {} did not start; see {}",
-        peer.id,
-        peer.dir.join("peerd.log").display()
-    )))
-}
-
-fn step_error(step: &str, peer: &Peer, e: impl std::fmt::Display) -> CliError {
-    CliError::Usage(format!(
-        "{step} on {} failed: {e}; see {}",
-        peer.id,
-        peer.dir.join("peerd.log").display()
-    ))
-}
-
-type Devops = DevopsClient<tonic::transport::Channel>;
-type Chain = OpenchainClient<tonic::transport::Channel>;
-
-async fn clients(peer: &Peer) -> Result<(Devops, Chain), CliError> {
-    let channel = dial(&peer.address).await?;
-    Ok((
-        DevopsClient::new(channel.clone()),
-        OpenchainClient::new(channel).max_decoding_message_size(MAX_MESSAGE),
-    ))
 }
 
 async fn demo(network: &Network, chaincode: &Path) -> Result<(), CliError> {
@@ -265,21 +129,6 @@ async fn demo(network: &Network, chaincode: &Path) -> Result<(), CliError> {
     same_blocks(network, 3).await
 }
 
-fn invocation(name: &str, input: ChaincodeInput) -> ChaincodeInvocationSpec {
-    ChaincodeInvocationSpec {
-        chaincode_spec: Some(ChaincodeSpec {
-            r#type: Type::Golang as i32,
-            chaincode_id: Some(ChaincodeId {
-                path: String::new(),
-                name: name.to_string(),
-            }),
-            ctor_msg: Some(input),
-            ..Default::default()
-        }),
-        id_generation_alg: String::new(),
-    }
-}
-
 fn show_args(input: &ChaincodeInput) -> String {
     let args: Vec<String> = input
         .args
@@ -301,15 +150,6 @@ async fn query(peer: &Peer, name: &str, key: &str) -> Result<(), CliError> {
         return Err(step_error("query", peer, text));
     }
     println!("==> query {key} on {}: Query Result: {text}", peer.id);
-    Ok(())
-}
-
-/// Waits until every peer has `height` blocks.
-async fn wait_everywhere(network: &Network, height: u64) -> Result<(), CliError> {
-    for peer in &network.peers {
-        let (_, mut chain) = clients(peer).await?;
-        wait_height(&mut chain, peer, height).await?;
-    }
     Ok(())
 }
 
@@ -346,31 +186,6 @@ async fn same_blocks(network: &Network, height: u64) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn wait_height(chain: &mut Chain, peer: &Peer, height: u64) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    print!("    waiting for block {} on {}", height - 1, peer.id);
-    while Instant::now() < deadline {
-        let count = chain
-            .get_block_count(())
-            .await
-            .map(|r| r.into_inner().count)
-            .unwrap_or(0);
-        if count >= height {
-            println!(" ... committed");
-            return Ok(());
-        }
-        print!(".");
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(step_error(
-        "waiting for a block",
-        peer,
-        format!("height {height} not reached in 60 s"),
-    ))
-}
-
 async fn print_chain(chain: &mut Chain, peer: &Peer) -> Result<(), CliError> {
     let info = chain
         .get_blockchain_info(())
@@ -400,13 +215,4 @@ fn short(s: &str) -> String {
         Some(head) if s.len() > 16 => format!("{head}…"),
         _ => s.to_string(),
     }
-}
-
-async fn stop(network: &Network) {
-    for peer in &network.peers {
-        if let Ok(channel) = dial(&peer.address).await {
-            let _ = AdminClient::new(channel).stop_server(()).await;
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
 }

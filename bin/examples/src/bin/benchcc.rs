@@ -1,0 +1,7 @@
+//! The `benchcc` chaincode process used by `peerd bench`: registers with the
+//! peer given by `-peer.address=<addr>` (or `CORE_PEER_ADDRESS`) under
+//! `CORE_CHAINCODE_ID_NAME` and serves until the stream ends.
+
+fn main() {
+    fabrik_examples::run_main(fabrik_examples::BenchChaincode);
+}
