@@ -5,6 +5,7 @@ pub mod catchup;
 pub mod chaincode;
 pub mod config;
 pub mod consensus;
+pub mod crashpoint;
 pub mod ctor;
 pub mod driver;
 pub mod events;

@@ -42,6 +42,7 @@ impl Store {
     /// # Errors
     /// [`OpenError`] naming the directory when fjall cannot open or recover it.
     pub fn open(dir: &Path) -> Result<Self, OpenError> {
+        crate::crashpoint::init();
         let err = |source| OpenError {
             path: dir.to_path_buf(),
             source,
@@ -80,6 +81,7 @@ impl Store {
     /// When the write or the fsync fails; then nothing of the batch is visible
     /// after a restart.
     pub fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let crash_point = crate::crashpoint::before(|| describe(batch));
         let mut fb = self.db.batch().durability(Some(PersistMode::SyncAll));
         for w in &batch.writes {
             let ks = self.keyspace(w.partition);
@@ -89,8 +91,31 @@ impl Store {
             }
         }
         fb.commit()
-            .map_err(|e| StoreError(format!("commit to {}: {e}", self.path.display())))
+            .map_err(|e| StoreError(format!("commit to {}: {e}", self.path.display())))?;
+        crate::crashpoint::after(crash_point);
+        Ok(())
     }
+}
+
+/// What a batch writes, for the crash-point log: its partitions and, in the
+/// persist partition, its keys (`consensus.pset`, `discovery…`), each once.
+fn describe(batch: &WriteBatch) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for w in &batch.writes {
+        let part = match w.partition {
+            Partition::Persist => {
+                let key = String::from_utf8_lossy(&w.key);
+                // consensus.batch.<digest>, consensus.chkpt.<seq>: keep the family.
+                let family: String = key.split('.').take(2).collect::<Vec<_>>().join(".");
+                format!("persist:{family}")
+            }
+            p => p.name().to_string(),
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    format!("{} ops [{}]", batch.writes.len(), parts.join(" "))
 }
 
 fn read_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
