@@ -123,6 +123,11 @@ pub fn start(plan: &NetworkPlan<'_>) -> Result<Network, CliError> {
             peer.dir.join("peerd.log").display()
         );
     }
+    // A transaction submitted before the validators are connected would be
+    // broadcast to nobody; PBFT would only recover it by a view change.
+    for peer in &peers {
+        wait_ready(peer)?;
+    }
     Ok(Network { peers })
 }
 
@@ -165,6 +170,46 @@ fn wait_up(peer: &Peer) -> Result<(), CliError> {
         peer.id,
         peer.dir.join("peerd.log").display()
     )))
+}
+
+/// Waits until the peer's `/readyz` answers 200 (caught up and connected
+/// to enough validators).
+fn wait_ready(peer: &Peer) -> Result<(), CliError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match readyz(&peer.operations) {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(CliError::Usage(format!(
+        "peer {} did not become ready within {START_TIMEOUT:?} ({}); see {}",
+        peer.id,
+        last.trim(),
+        peer.dir.join("peerd.log").display()
+    )))
+}
+
+/// `GET /readyz` on the operations address: `Ok` on 200, else the body.
+fn readyz(operations: &str) -> Result<(), String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(operations).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    write!(stream, "GET /readyz HTTP/1.0\r\nHost: {operations}\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
+    if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
+        Ok(())
+    } else {
+        Err(reply.split("\r\n\r\n").nth(1).unwrap_or(&reply).to_string())
+    }
 }
 
 /// An error for `step` on `peer`, pointing at its log.

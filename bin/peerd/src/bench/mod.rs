@@ -273,28 +273,31 @@ impl Runner<'_> {
     async fn step(&self, rate: u64, duration: Duration) -> StepResult {
         self.watcher.with(watch::Commits::clear);
         let views_before = view_changes(&self.at.operations).await;
-        let usage = Arc::new(Mutex::new(procstat::Usage::start(self.at.pids.clone())));
+        let usage = Arc::new(Mutex::new(Some(procstat::Usage::start(
+            self.at.pids.clone(),
+        ))));
         let sampler = {
             let usage = Arc::clone(&usage);
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_millis(250)).await;
-                    usage
+                    if let Some(u) = usage
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .sample();
+                        .as_mut()
+                    {
+                        u.sample();
+                    }
                 }
             })
         };
         let load = run_step(self.clients, self.name, self.arguments, rate, duration).await;
         sampler.abort();
-        let usage = Arc::try_unwrap(usage)
-            .ok()
-            .map(|m| {
-                m.into_inner()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .finish()
-            })
+        let usage = usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(procstat::Usage::finish)
             .unwrap_or_default();
         self.drain(&load).await;
         let validators = self.at.events.len();

@@ -94,15 +94,21 @@ impl Watcher {
         let mut tasks = Vec::new();
         for (i, address) in events.iter().enumerate() {
             let interests = vec![plain(EventType::Block), plain(EventType::Rejection)];
-            let mut sub = subscribe(address, interests).await?;
+            let sub = subscribe(address, interests).await?;
             let commits = Arc::clone(&commits);
             let address = address.clone();
             tasks.push(tokio::spawn(async move {
-                while let Ok(Some(ev)) = sub.inbound.message().await {
-                    record(&commits, i, ev.event, Instant::now());
-                }
+                // The whole subscription moves in: its sender keeps the stream open.
+                let mut sub = sub;
+                let end = loop {
+                    match sub.inbound.message().await {
+                        Ok(Some(ev)) => record(&commits, i, ev.event, Instant::now()),
+                        Ok(None) => break "the hub closed it".to_string(),
+                        Err(status) => break status.message().to_string(),
+                    }
+                };
                 eprintln!(
-                    "warning: the event stream of {address} ended; commits there are no longer seen"
+                    "warning: the event stream of {address} ended ({end}); commits there are no longer seen"
                 );
             }));
         }
