@@ -210,24 +210,42 @@ pub fn serve_sync_only(sync: mpsc::Receiver<Inbound>, store: Arc<Store>, network
     route_sync(sync, store, Net(network), None);
 }
 
-/// Feeds CONSENSUS messages from peers to the replica.
-fn route_consensus(mut consensus: mpsc::Receiver<Inbound>, replica: mpsc::Sender<Input>) {
+/// Decodes one CONSENSUS message from peer `from` into the replica's input.
+///
+/// # Errors
+/// [`pbft::RejectReason::UnknownReplica`] for a sender that is not a
+/// validator (`vpN`), [`pbft::RejectReason::Malformed`] or
+/// [`pbft::RejectReason::Unsupported`] for a payload that is not a usable
+/// `BatchMessage`; the caller counts the reason's label in
+/// `fabrik_consensus_rejected_messages_total`.
+pub fn decode_consensus(from: &str, msg: &protos::Message) -> Result<Input, pbft::RejectReason> {
+    let sender =
+        replica_id(from).map_err(|_| pbft::RejectReason::UnknownReplica(ReplicaId::MAX))?;
+    let batch = BatchMessage::decode(msg.payload.as_slice())
+        .map_err(|e| pbft::RejectReason::Malformed(e.to_string()))?;
+    let msg = PeerMsg::from_batch_message(batch)?;
+    Ok(Input::Peer { from: sender, msg })
+}
+
+/// Feeds CONSENSUS messages from peers to the replica; undecodable ones
+/// are counted as consensus rejections.
+fn route_consensus(
+    mut consensus: mpsc::Receiver<Inbound>,
+    replica: mpsc::Sender<Input>,
+    metrics: crate::metrics::Metrics,
+) {
     tokio::spawn(async move {
         while let Some(Inbound { from, msg }) = consensus.recv().await {
-            let Ok(sender) = replica_id(&from) else {
-                tracing::warn!("CONSENSUS message from {from}, which is not a validator; dropped");
-                continue;
-            };
-            let decoded = BatchMessage::decode(msg.payload.as_slice())
-                .map_err(|e| e.to_string())
-                .and_then(|b| PeerMsg::from_batch_message(b).map_err(|e| e.to_string()));
-            match decoded {
-                Ok(msg) => {
-                    if replica.try_send(Input::Peer { from: sender, msg }).is_err() {
+            match decode_consensus(&from, &msg) {
+                Ok(input) => {
+                    if replica.try_send(input).is_err() {
                         tracing::debug!("consensus inbox full; message from {from} dropped");
                     }
                 }
-                Err(e) => tracing::warn!("malformed CONSENSUS message from {from}: {e}"),
+                Err(reason) => {
+                    tracing::warn!("CONSENSUS message from {from} refused: {reason}");
+                    metrics.consensus_rejected(reason.label(), &from);
+                }
             }
         }
     });
@@ -299,7 +317,7 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
             net: Arc::new(net.clone()),
             catch_up: Arc::new(link),
             buffer: config.peer.validator.consensus.buffersize,
-            metrics: parts.metrics,
+            metrics: parts.metrics.clone(),
         },
         clock,
     );
@@ -319,7 +337,7 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
             let _ = replica.send(input).await;
         }
     });
-    route_consensus(parts.consensus, inbox.clone());
+    route_consensus(parts.consensus, inbox.clone(), parts.metrics);
     route_sync(parts.sync, store, net, Some(st_tx));
     Ok(Submitter::pbft(inbox, id))
 }

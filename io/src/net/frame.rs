@@ -55,7 +55,7 @@ pub fn encode(msg: &Message, max: usize) -> Result<Vec<u8>, FrameError> {
 }
 
 /// Reads one frame's bytes; `Ok(None)` on a clean end of stream between
-/// frames.
+/// frames (an end inside the length prefix is a truncated frame).
 ///
 /// # Errors
 /// [`FrameError::TooLarge`] before allocating, [`FrameError::Io`] on a
@@ -65,10 +65,19 @@ pub async fn read_raw<R: AsyncRead + Unpin>(
     max: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
     let mut prefix = [0u8; 4];
-    match reader.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let mut got = 0;
+    while let Some(rest) = prefix.get_mut(got..).filter(|r| !r.is_empty()) {
+        match reader.read(rest).await? {
+            // Only an end before the first prefix byte is a clean end.
+            0 if got == 0 => return Ok(None),
+            0 => {
+                return Err(FrameError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("stream ended inside a frame's length prefix ({got} of 4 bytes)"),
+                )));
+            }
+            n => got += n,
+        }
     }
     let len = u32::from_be_bytes(prefix) as usize;
     if len > max {
