@@ -59,6 +59,7 @@ pub struct Peer {
     /// Operations (metrics, health) address.
     pub operations: String,
     child: Option<Child>,
+    exited: Option<std::process::ExitStatus>,
     extra_env: Vec<(String, String)>,
 }
 
@@ -72,6 +73,7 @@ impl Peer {
             rest: format!("127.0.0.1:{}", free_port()),
             operations: format!("127.0.0.1:{}", free_port()),
             child: None,
+            exited: None,
             extra_env: Vec::new(),
         }
     }
@@ -80,6 +82,15 @@ impl Peer {
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.extra_env.push((key.into(), value.into()));
         self
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable for the
+    /// peer processes started from now on.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.extra_env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.extra_env.push((key.into(), value.into()));
+        }
     }
 
     /// The environment that points a peerd process (node or CLI) at this peer.
@@ -107,6 +118,14 @@ impl Peer {
 
     /// Starts `peerd node start <args>` and waits until it answers.
     pub fn start(&mut self, args: &[&str]) {
+        self.spawn(args);
+        if let Err(e) = self.wait_started(Duration::from_secs(30)) {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts `peerd node start <args>` without waiting for it.
+    pub fn spawn(&mut self, args: &[&str]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -121,14 +140,46 @@ impl Peer {
             .spawn()
             .expect("spawn peerd");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.exited = None;
+    }
+
+    /// Waits until the spawned peer answers `node status` with STARTED.
+    ///
+    /// # Errors
+    /// The reason (the process exited, with its status, or the time ran
+    /// out) and the log.
+    pub fn wait_started(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.cli(&["node", "status"]).stdout == b"status:STARTED\n" {
-                return;
+            if let Some(status) = self.try_wait() {
+                return Err(format!(
+                    "peerd exited ({status}) before it started; log:\n{}",
+                    self.log()
+                ));
             }
-            std::thread::sleep(Duration::from_millis(100));
+            if self.cli(&["node", "status"]).stdout == b"status:STARTED\n" {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("peerd did not start; log:\n{}", self.log());
+        Err(format!("peerd did not start; log:\n{}", self.log()))
+    }
+
+    /// The exit status once the last started peer process has ended,
+    /// `None` while it runs (or when none was started or it was killed).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        if let Some(child) = self.child.as_mut() {
+            self.exited = child.try_wait().ok()?;
+            if self.exited.is_some() {
+                self.child = None;
+            }
+        }
+        self.exited
+    }
+
+    /// Waits up to `timeout` for the peer process to end; its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        eventually(timeout, || self.try_wait())
     }
 
     /// The peer's log so far.
@@ -287,4 +338,118 @@ pub fn wait_for_tx(peer: &Peer, txid: &str) -> u64 {
             peer.log()
         )
     })
+}
+
+/// A gRPC client (Devops and Openchain) of one peer on its own runtime, for
+/// tests that submit many transactions without a CLI process each.
+pub struct Client {
+    rt: tokio::runtime::Runtime,
+    devops: fabrik_proto::protos::devops_client::DevopsClient<tonic::transport::Channel>,
+    chain: fabrik_proto::protos::openchain_client::OpenchainClient<tonic::transport::Channel>,
+}
+
+impl Client {
+    /// Connects to the peer's main gRPC address; `None` if it does not answer.
+    pub fn connect(address: &str) -> Option<Self> {
+        use fabrik_proto::protos::{
+            devops_client::DevopsClient, openchain_client::OpenchainClient,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let channel = rt.block_on(async {
+            tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+                .ok()?
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(30))
+                .connect()
+                .await
+                .ok()
+        })?;
+        Some(Self {
+            devops: DevopsClient::new(channel.clone()),
+            chain: OpenchainClient::new(channel).max_decoding_message_size(256 << 20),
+            rt,
+        })
+    }
+
+    fn spec(name: &str, args: &[&str]) -> fabrik_proto::protos::ChaincodeSpec {
+        use fabrik_proto::protos::{ChaincodeId, ChaincodeInput, ChaincodeSpec, chaincode_spec};
+        ChaincodeSpec {
+            r#type: chaincode_spec::Type::Golang as i32,
+            chaincode_id: Some(ChaincodeId {
+                name: name.into(),
+                path: String::new(),
+            }),
+            ctor_msg: Some(ChaincodeInput {
+                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Devops.Deploy of dev-mode chaincode `name` with `args`.
+    ///
+    /// # Errors
+    /// The gRPC status as text.
+    pub fn deploy(&mut self, name: &str, args: &[&str]) -> Result<(), String> {
+        let spec = Self::spec(name, args);
+        self.rt
+            .block_on(self.devops.deploy(spec))
+            .map(drop)
+            .map_err(|s| s.to_string())
+    }
+
+    fn call(&mut self, query: bool, name: &str, args: &[&str]) -> Result<String, String> {
+        use fabrik_proto::protos::{ChaincodeInvocationSpec, response::StatusCode};
+        let spec = ChaincodeInvocationSpec {
+            chaincode_spec: Some(Self::spec(name, args)),
+            id_generation_alg: String::new(),
+        };
+        let reply = if query {
+            self.rt.block_on(self.devops.query(spec))
+        } else {
+            self.rt.block_on(self.devops.invoke(spec))
+        }
+        .map_err(|s| s.to_string())?
+        .into_inner();
+        let text = String::from_utf8_lossy(&reply.msg).into_owned();
+        if reply.status == StatusCode::Failure as i32 {
+            return Err(text);
+        }
+        Ok(text)
+    }
+
+    /// Devops.Invoke; the txid.
+    ///
+    /// # Errors
+    /// The gRPC status or the peer's failure message.
+    pub fn invoke(&mut self, name: &str, args: &[&str]) -> Result<String, String> {
+        self.call(false, name, args)
+    }
+
+    /// Devops.Query; the result as text.
+    ///
+    /// # Errors
+    /// The gRPC status or the peer's failure message.
+    pub fn query(&mut self, name: &str, args: &[&str]) -> Result<String, String> {
+        self.call(true, name, args)
+    }
+
+    /// Openchain.GetBlockCount.
+    pub fn height(&mut self) -> Option<u64> {
+        let reply = self.rt.block_on(self.chain.get_block_count(())).ok()?;
+        Some(reply.into_inner().count)
+    }
+
+    /// Openchain.GetBlockByNumber.
+    pub fn block(&mut self, number: u64) -> Option<fabrik_proto::protos::Block> {
+        use fabrik_proto::protos::BlockNumber;
+        let reply = self
+            .rt
+            .block_on(self.chain.get_block_by_number(BlockNumber { number }))
+            .ok()?;
+        Some(reply.into_inner())
+    }
 }
