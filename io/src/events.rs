@@ -6,12 +6,13 @@
 //! peer). Each subscriber has its own bounded buffer (`events.buffersize`)
 //! and the v0.6 timeout semantics (`events.timeout` ms: < 0 drop at once when
 //! full, 0 block, > 0 wait that long then drop); every drop is counted.
+//! The subscriber set and its drop accounting are [`crate::fanout`]'s
+//! (loom-checked); this module adds the v0.6 interests and the gRPC stream.
 
+use crate::fanout::{Offer, Subscribers};
 use fabrik_proto::protos::{self, EventType, event, interest};
-use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
@@ -41,18 +42,11 @@ impl SendPolicy {
     }
 }
 
-struct Subscriber {
-    interests: Vec<protos::Interest>,
-    tx: mpsc::Sender<EventResult>,
-}
-
 /// Subscribers and counters, shared by the Chat streams and the fan-out task.
 pub struct Hub {
-    subscribers: Mutex<HashMap<u64, Subscriber>>,
-    next_id: AtomicU64,
+    subscribers: Subscribers<Vec<protos::Interest>, mpsc::Sender<EventResult>>,
     buffer: usize,
     policy: SendPolicy,
-    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -82,11 +76,9 @@ impl Hub {
     /// returns the hub and the publisher feeding its fan-out task.
     pub fn start(buffer: usize, policy: SendPolicy) -> (Arc<Hub>, Publisher) {
         let hub = Arc::new(Hub {
-            subscribers: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
+            subscribers: Subscribers::new(),
             buffer: buffer.max(1),
             policy,
-            dropped: AtomicU64::new(0),
         });
         let (tx, mut rx) = mpsc::channel::<protos::Event>(buffer.max(1));
         let fan = Arc::clone(&hub);
@@ -100,39 +92,49 @@ impl Hub {
 
     /// Current number of Chat subscribers.
     pub fn subscriber_count(&self) -> usize {
-        self.lock().len()
+        self.subscribers.len()
     }
 
     /// Events dropped because a subscriber's buffer stayed full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Subscriber>> {
-        // A panic while holding this lock cannot leave the map inconsistent
-        // (every critical section is a single insert/remove/clone).
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn interested(&self, event: &protos::Event) -> Vec<mpsc::Sender<EventResult>> {
-        self.lock()
-            .values()
-            .filter(|s| s.interests.iter().any(|i| matches(i, event)))
-            .map(|s| s.tx.clone())
-            .collect()
+        self.subscribers.dropped()
     }
 
     async fn fan_out(&self, event: &protos::Event) {
-        for tx in self.interested(event) {
-            let delivered = match self.policy {
-                SendPolicy::Drop => tx.try_send(Ok(event.clone())).is_ok(),
-                SendPolicy::Block => tx.send(Ok(event.clone())).await.is_ok(),
-                SendPolicy::Wait(d) => tx.send_timeout(Ok(event.clone()), d).await.is_ok(),
-            };
-            if !delivered && !tx.is_closed() {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("event subscriber buffer full; event dropped");
+        let wants = |interests: &Vec<protos::Interest>| interests.iter().any(|i| matches(i, event));
+        let full = match self.policy {
+            SendPolicy::Drop => self.subscribers.publish(&Ok(event.clone()), wants),
+            SendPolicy::Block | SendPolicy::Wait(_) => {
+                let mut full = 0;
+                for tx in self.subscribers.targets(wants) {
+                    if self.subscribers.settle(self.send(&tx, event).await) == Offer::Full {
+                        full += 1;
+                    }
+                }
+                full
             }
+        };
+        for _ in 0..full {
+            tracing::warn!("event subscriber buffer full; event dropped");
+        }
+    }
+
+    /// Sends under the waiting policies: Block waits for room (so it only
+    /// fails on a closed subscriber), Wait gives up after its timeout.
+    async fn send(&self, tx: &mpsc::Sender<EventResult>, event: &protos::Event) -> Offer {
+        use mpsc::error::SendTimeoutError;
+        let result = match self.policy {
+            SendPolicy::Wait(d) => tx.send_timeout(Ok(event.clone()), d).await,
+            SendPolicy::Drop | SendPolicy::Block => tx
+                .send(Ok(event.clone()))
+                .await
+                .map_err(|e| SendTimeoutError::Closed(e.0)),
+        };
+        match result {
+            Ok(()) => Offer::Accepted,
+            // A subscriber that left while we waited is not a drop.
+            Err(SendTimeoutError::Timeout(_)) if !tx.is_closed() => Offer::Full,
+            Err(_) => Offer::Closed,
         }
     }
 
@@ -145,9 +147,7 @@ impl Hub {
         interests: Vec<protos::Interest>,
     ) -> (u64, mpsc::Receiver<EventResult>) {
         let (tx, rx) = mpsc::channel(self.buffer);
-        let id = self.add(tx);
-        self.update(id, |i| i.extend(interests));
-        (id, rx)
+        (self.subscribers.add(interests, tx), rx)
     }
 
     /// Ends subscription `id` (from [`Hub::subscribe`]).
@@ -156,25 +156,15 @@ impl Hub {
     }
 
     fn add(&self, tx: mpsc::Sender<EventResult>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(
-            id,
-            Subscriber {
-                interests: Vec::new(),
-                tx,
-            },
-        );
-        id
+        self.subscribers.add(Vec::new(), tx)
     }
 
     fn update(&self, id: u64, f: impl FnOnce(&mut Vec<protos::Interest>)) {
-        if let Some(s) = self.lock().get_mut(&id) {
-            f(&mut s.interests);
-        }
+        self.subscribers.update(id, f);
     }
 
     fn remove(&self, id: u64) {
-        self.lock().remove(&id);
+        self.subscribers.remove(id);
     }
 }
 

@@ -11,6 +11,7 @@ use crate::driver::Clock;
 use crate::events::{EventsService, Hub, SendPolicy};
 use crate::exec::{ExecSettings, Executor};
 use crate::grpc::{admin::AdminService, devops::DevopsService, openchain::OpenchainService};
+use crate::shutdown::Latch;
 use crate::store::Store;
 use fabrik_core::chaincode::Config as HandlerConfig;
 use fabrik_core::ledger::buckettree::BucketTreeConfig;
@@ -188,7 +189,10 @@ pub async fn run(
             .then(|| Duration::from_secs(config.chaincode.keepalive)),
         ..Default::default()
     };
+    // `stop` carries Admin.StopServer's request (a stored permit, so it is
+    // not lost); `stopping` tells the servers, whenever they first look.
     let stop = Arc::new(Notify::new());
+    let stopping = Arc::new(Latch::new());
     let main_listener = bind(&config.peer.listen_address, "peer.listenAddress").await?;
     let events_listener = bind(&events_cfg.address, "peer.validator.events.address").await?;
     tracing::info!(
@@ -236,13 +240,13 @@ pub async fn run(
         )))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(main_listener),
-            stopped(Arc::clone(&stop)),
+            stopped(Arc::clone(&stopping)),
         );
     let events = tonic::transport::Server::builder()
         .add_service(EventsServer::new(EventsService::new(hub)))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(events_listener),
-            stopped(Arc::clone(&stop)),
+            stopped(Arc::clone(&stopping)),
         );
     let main = tokio::spawn(main);
     let events = tokio::spawn(events);
@@ -251,7 +255,7 @@ pub async fn run(
         () = shutdown => tracing::info!("shutting down"),
         () = stop.notified() => tracing::info!("stopping on request"),
     }
-    stop.notify_waiters();
+    stopping.trigger();
     if let Some(transport) = transport {
         transport.shutdown().await;
     }
@@ -265,8 +269,8 @@ pub async fn run(
     Ok(())
 }
 
-async fn stopped(stop: Arc<Notify>) {
-    stop.notified().await;
+async fn stopped(stopping: Arc<Latch>) {
+    stopping.wait().await;
 }
 
 /// `/readyz` inputs, refreshed every second: caught up (no state transfer

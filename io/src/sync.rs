@@ -1,7 +1,11 @@
 //! The std/loom switch for io's hand-written shared state (style.md 10.5):
-//! code that must be model-checked (the peer connection registry) takes its
-//! `Arc`, `Mutex` and atomics from here, so `RUSTFLAGS="--cfg fabrik_loom"`
-//! swaps in loom's types without touching that code.
+//! code that must be model-checked takes its `Arc`, `Mutex` and atomics from
+//! here, so `RUSTFLAGS="--cfg fabrik_loom"` swaps in loom's types without
+//! touching that code. Its users, each with a model in `io/tests/loom_*.rs`:
+//! the peer connection registry ([`crate::net::registry`]), the chaincode
+//! response router's pending table ([`crate::chaincode::pending`]), the event
+//! hub's subscriber set ([`crate::fanout`]) and the stop latch
+//! ([`crate::shutdown`]).
 
 #[cfg(fabrik_loom)]
 pub use loom::sync::{

@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod launcher;
 pub mod package;
+pub mod pending;
 pub mod registry;
 pub mod service;
 pub mod stream;

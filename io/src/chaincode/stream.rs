@@ -8,18 +8,20 @@
 //! ```
 //!
 //! Each execution registers a sink (the executor's event channel) under its
-//! txid before the `Execute` input is sent; every state request and the final
-//! `Finished` of that txid go to that sink.
+//! txid in the stream's [`Pending`] table before the `Execute` input is sent;
+//! every state request and the final `Finished` of that txid go to that sink.
+//! The table settles the race between the chaincode's answer, the executor
+//! giving up and the stream's teardown (each execution ends exactly once).
 
+use super::pending::{Pending, RegisterError, Ticket};
 use super::registry::Registry;
 use crate::driver::{self, Clock, Effects};
 use fabrik_core::chaincode::{
     Config as HandlerConfig, ExecKind, ExecResult, Handler, Input, Output,
 };
 use fabrik_proto::protos::{ChaincodeInput, ChaincodeMessage};
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -41,7 +43,7 @@ pub struct ExecEvent {
     pub output: Output,
 }
 
-type Sinks = Arc<Mutex<HashMap<String, mpsc::Sender<ExecEvent>>>>;
+type Sinks = Arc<Pending<mpsc::Sender<ExecEvent>>>;
 
 /// A cheap handle to a live stream task.
 #[derive(Debug, Clone)]
@@ -91,7 +93,8 @@ impl StreamHandle {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Starts an execution; its events go to `sink`.
+    /// Starts an execution; its events go to `sink`. The ticket lets the
+    /// caller [`StreamHandle::abandon`] it.
     ///
     /// # Errors
     /// [`SendError`] when the stream is gone or the txid is in flight here.
@@ -103,17 +106,17 @@ impl StreamHandle {
         tx_timestamp: Option<prost_types::Timestamp>,
         timeout: Duration,
         sink: mpsc::Sender<ExecEvent>,
-    ) -> Result<(), SendError> {
-        {
-            let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-            if sinks.contains_key(txid) {
+    ) -> Result<Ticket, SendError> {
+        let ticket = match self.sinks.register(txid, sink) {
+            Ok(ticket) => ticket,
+            Err(RegisterError::Busy) => {
                 return Err(SendError::Busy {
                     name: self.name.clone(),
                     txid: txid.to_string(),
                 });
             }
-            sinks.insert(txid.to_string(), sink);
-        }
+            Err(RegisterError::Closed) => return Err(SendError::Closed(self.name.clone())),
+        };
         let deadline = self.clock.now() + timeout;
         let exec = Input::Execute {
             txid: txid.to_string(),
@@ -122,7 +125,19 @@ impl StreamHandle {
             tx_timestamp,
             deadline,
         };
-        self.send(exec).await
+        if let Err(e) = self.send(exec).await {
+            // The handler never saw it; free the txid.
+            self.sinks.abandon(txid, ticket);
+            return Err(e);
+        }
+        Ok(ticket)
+    }
+
+    /// The caller stops waiting for execution `ticket` of `txid` (its own
+    /// timeout): a late answer from the chaincode is then dropped rather
+    /// than delivered to a later execution of the same txid.
+    pub fn abandon(&self, txid: &str, ticket: Ticket) {
+        self.sinks.abandon(txid, ticket);
     }
 
     /// Feeds a reply (state value, write ack, range page, invoke result).
@@ -151,13 +166,10 @@ impl StreamEffects {
     }
 
     async fn route(&mut self, txid: &str, output: Output, last: bool) {
-        let sink = {
-            let mut sinks = self.handle.sinks.lock().unwrap_or_else(|p| p.into_inner());
-            if last {
-                sinks.remove(txid)
-            } else {
-                sinks.get(txid).cloned()
-            }
+        let sink = if last {
+            self.handle.sinks.complete(txid)
+        } else {
+            self.handle.sinks.get(txid)
         };
         let chaincode = self.label().to_string();
         match sink {
@@ -317,14 +329,7 @@ async fn finish(effects: StreamEffects) {
         effects.registry.deregister(n, effects.handle.id);
         tracing::info!(chaincode = %n, "chaincode stream ended");
     }
-    let pending: Vec<_> = effects
-        .handle
-        .sinks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .drain()
-        .collect();
-    for (txid, sink) in pending {
+    for (txid, sink) in effects.handle.sinks.close() {
         let result = ExecResult::Failed(format!(
             "chaincode {name} disconnected during transaction {txid}"
         ));

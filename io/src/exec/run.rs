@@ -60,9 +60,10 @@ impl Execution<'_> {
                 sink.clone(),
             )
             .await;
-        if let Err(e) = started {
-            return failed(kind, e.to_string());
-        }
+        let ticket = match started {
+            Ok(ticket) => ticket,
+            Err(e) => return failed(kind, e.to_string()),
+        };
         let top_query = kind == ExecKind::Query;
         let mut frames: Vec<Frame> = Vec::new();
         // A margin over the handler's own deadline: the handler reports the
@@ -70,6 +71,7 @@ impl Execution<'_> {
         let guard = self.timeout + Duration::from_secs(5);
         loop {
             let Ok(Some(ev)) = tokio::time::timeout(guard, events.recv()).await else {
+                stream.abandon(self.txid, ticket);
                 self.launcher.kill(name).await;
                 return failed(kind, format!("chaincode {name} stopped answering"));
             };
