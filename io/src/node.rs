@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use crate::consensus::Submitter;
 
@@ -239,13 +238,13 @@ pub async fn run(
             registry, handler, clock,
         )))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(main_listener),
+            crate::grpc::incoming(main_listener),
             stopped(Arc::clone(&stopping)),
         );
     let events = tonic::transport::Server::builder()
         .add_service(EventsServer::new(EventsService::new(hub)))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(events_listener),
+            crate::grpc::incoming(events_listener),
             stopped(Arc::clone(&stopping)),
         );
     let main = tokio::spawn(main);

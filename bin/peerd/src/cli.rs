@@ -247,9 +247,9 @@ pub enum Workload {
     Example02,
     /// A chaincode call that touches no state.
     Noop,
-    /// One read and one write of a 100-byte value.
+    /// Read one key and write it back with a 100-byte value.
     Kv100,
-    /// One read and one write of a 1 KiB value.
+    /// Read one key and write it back with a 1 KiB value.
     Kv1k,
 }
 

@@ -57,7 +57,9 @@ impl Handler {
         };
         self.name = name.clone();
         self.state = StreamState::Registering;
-        self.out.push_back(Output::Registered { name });
+        self.concurrent = msg.txid == super::CONCURRENT_TRANSACTIONS;
+        let concurrent = self.concurrent;
+        self.out.push_back(Output::Registered { name, concurrent });
         Ok(())
     }
 
@@ -71,7 +73,12 @@ impl Handler {
         }
         tracing::info!(chaincode = %self.name, "chaincode registered");
         self.state = StreamState::Established;
-        self.send_simple(Type::Registered, "", Vec::new());
+        let marker = if self.concurrent {
+            super::CONCURRENT_TRANSACTIONS
+        } else {
+            ""
+        };
+        self.send_simple(Type::Registered, marker, Vec::new());
         Ok(())
     }
 
@@ -171,7 +178,8 @@ impl Handler {
 
     /// Queries run at once; Init and Transaction need the stream's single
     /// transaction slot (the v0.6 shim FSM takes one TRANSACTION at a time)
-    /// and wait for it in FIFO order.
+    /// and wait for it in FIFO order, unless the shim registered for
+    /// concurrent transactions.
     fn take_slot_or_queue(&mut self, kind: CtxKind, txid: &str, msg: ChaincodeMessage) -> Phase {
         match kind {
             CtxKind::Query => {
@@ -181,6 +189,10 @@ impl Handler {
             CtxKind::Init => {
                 self.state = StreamState::Init;
                 self.slot = Some(txid.to_owned());
+                self.send(msg);
+                Phase::Running
+            }
+            CtxKind::Transaction if self.concurrent => {
                 self.send(msg);
                 Phase::Running
             }

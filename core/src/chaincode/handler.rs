@@ -45,6 +45,8 @@ pub struct Handler {
     pub(crate) slot: Option<String>,
     /// Transactions waiting for the slot, oldest first.
     pub(crate) queue: VecDeque<String>,
+    /// The shim runs transactions concurrently: they bypass the slot.
+    pub(crate) concurrent: bool,
     pub(crate) iterators: BTreeMap<String, RangeIter>,
     pub(crate) iter_counter: u64,
     pub(crate) timers: TimerTable<Timer>,
@@ -62,6 +64,7 @@ impl Handler {
             txs: BTreeMap::new(),
             slot: None,
             queue: VecDeque::new(),
+            concurrent: false,
             iterators: BTreeMap::new(),
             iter_counter: 0,
             timers: TimerTable::new(),

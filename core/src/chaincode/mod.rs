@@ -43,6 +43,15 @@
 //! second TRANSACTION; further transactions wait in a bounded FIFO queue.
 //! Queries bypass the slot, as they bypass the v0.6 FSM.
 //!
+//! # Concurrent transactions (a fabrik extension)
+//!
+//! A shim that can run several transactions at once (fabrik's SDK) says so
+//! by putting [`CONCURRENT_TRANSACTIONS`] in the `txid` field of its
+//! REGISTER, a field v0.6 leaves empty and ignores; the handler answers with
+//! the same marker in REGISTERED's `txid` and then sends TRANSACTIONs without
+//! waiting for the slot, so the executor can run a block's transactions
+//! side by side. A v0.6 shim never sends the marker and keeps the slot.
+//!
 //! # Guarantees
 //!
 //! - Every [`Input::Execute`] yields exactly one [`Output::Finished`] with
@@ -71,6 +80,10 @@ mod txctx;
 mod types;
 
 pub use execute::exec_message;
+
+/// The REGISTER / REGISTERED `txid` by which a shim and a peer agree that
+/// TRANSACTIONs may overlap on one stream (see the module docs).
+pub const CONCURRENT_TRANSACTIONS: &str = "fabrik:concurrent-transactions";
 pub use handler::Handler;
 pub use types::{
     Config, ExecKind, ExecResult, Input, KeyValues, Output, RANGE_PAGE_SIZE, Reject, TIMEOUT_TEXT,

@@ -130,6 +130,9 @@ pub enum Output {
     Registered {
         /// The chaincode name from the REGISTER payload.
         name: String,
+        /// Whether the shim asked for concurrent transactions
+        /// ([`super::CONCURRENT_TRANSACTIONS`]).
+        concurrent: bool,
     },
     /// Read `key` of this chaincode (io scopes it by chaincode name): from
     /// the tx context for Init/Transaction, committed state for a Query.

@@ -2,6 +2,7 @@
 //! routing (`match (state, type)`) and stopping.
 
 use super::types::{Config, Input, Output, Reject, RunKind};
+use crate::chaincode::CONCURRENT_TRANSACTIONS;
 use crate::machine::Machine;
 use crate::time::Instant;
 use fabrik_proto::protos::chaincode_message::Type;
@@ -45,6 +46,9 @@ pub struct Handler {
     pub(crate) name: String,
     pub(crate) ctxs: BTreeMap<String, Ctx>,
     pub(crate) out: VecDeque<Output>,
+    /// The peer agreed to overlapping transactions (it echoed
+    /// [`CONCURRENT_TRANSACTIONS`] in REGISTERED).
+    pub(crate) concurrent: bool,
 }
 
 impl Handler {
@@ -62,12 +66,15 @@ impl Handler {
             name: name.to_owned(),
             ctxs: BTreeMap::new(),
             out: VecDeque::new(),
+            concurrent: false,
         };
         let id = ChaincodeId {
             path: String::new(),
             name: name.to_owned(),
         };
-        h.send_simple(Type::Register, "", id.encode_to_vec());
+        // The marker sits in a field v0.6 peers ignore; see
+        // `fabrik_core::chaincode` on concurrent transactions.
+        h.send_simple(Type::Register, CONCURRENT_TRANSACTIONS, id.encode_to_vec());
         h
     }
 
@@ -160,6 +167,7 @@ impl Handler {
             }
             (State::Created, Type::Registered) => {
                 self.state = State::Established;
+                self.concurrent = msg.txid == CONCURRENT_TRANSACTIONS;
                 Ok(())
             }
             (State::Established, Type::Init) => self.on_init(msg),
@@ -168,6 +176,7 @@ impl Handler {
                 Ok(())
             }
             (State::Ready, Type::Transaction) => self.on_transaction(msg),
+            (State::Transaction, Type::Transaction) if self.concurrent => self.on_transaction(msg),
             (State::Ready | State::Transaction, Type::Query) => self.on_query(msg),
             (State::Init | State::Ready | State::Transaction, Type::Response | Type::Error) => {
                 self.on_reply(msg, ty)

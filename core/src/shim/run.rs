@@ -111,9 +111,13 @@ impl Handler {
             (_, Ok(p)) => (Type::Completed, p),
             (_, Err(e)) => (Type::Error, e.into_bytes()),
         };
+        let invokes_left = self.ctxs.values().any(|c| c.kind == RunKind::Invoke);
         self.state = match (ctx.kind, ty) {
             (RunKind::Query, _) => self.state,
             (RunKind::Init, Type::Error) => State::Established,
+            // Concurrent transactions: the stream stays in `transaction`
+            // until the last one returns.
+            (RunKind::Invoke, _) if invokes_left => State::Transaction,
             _ => State::Ready,
         };
         let chaincode_event = if ctx.kind == RunKind::Query {

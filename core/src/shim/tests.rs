@@ -136,9 +136,38 @@ fn new_sends_register_with_the_chaincode_id() {
     };
     assert_eq!(
         drain(&mut h),
-        vec![send(Type::Register, "", &id.encode_to_vec())]
+        vec![send(
+            Type::Register,
+            crate::chaincode::CONCURRENT_TRANSACTIONS,
+            &id.encode_to_vec()
+        )]
     );
     assert_eq!(h.state_name(), "created");
+}
+
+#[test]
+fn a_peer_that_agreed_to_concurrent_transactions_may_overlap_them() {
+    let mut h = Handler::new("cc");
+    drain(&mut h);
+    let marker = crate::chaincode::CONCURRENT_TRANSACTIONS;
+    assert_eq!(feed(&mut h, msg(Type::Registered, marker, b"")), Ok(()));
+    assert_eq!(feed(&mut h, msg(Type::Ready, "r", b"")), Ok(()));
+    assert_eq!(feed(&mut h, exec(Type::Transaction, "t1", &["f"])), Ok(()));
+    assert_eq!(feed(&mut h, exec(Type::Transaction, "t2", &["g"])), Ok(()));
+    let runs = drain(&mut h)
+        .into_iter()
+        .filter(|o| matches!(o, Output::Run { .. }))
+        .count();
+    assert_eq!(runs, 2, "both transactions start");
+    let returned = |txid: &str| Input::Returned {
+        txid: txid.into(),
+        result: Ok(Vec::new()),
+        event: None,
+    };
+    assert_eq!(h.handle(T, returned("t1")), Ok(()));
+    assert_eq!(h.state_name(), "transaction", "t2 still runs");
+    assert_eq!(h.handle(T, returned("t2")), Ok(()));
+    assert_eq!(h.state_name(), "ready");
 }
 
 #[test]

@@ -133,7 +133,7 @@ impl PeerSide {
             while let Some(out) = self.h.poll_output() {
                 match out {
                     Output::Send(m) => self.out.send(Ok(m)).await.expect("send"),
-                    Output::Registered { name } => self.registered = Some(name),
+                    Output::Registered { name, .. } => self.registered = Some(name),
                     Output::ReadState { txid, key } => answers.push_back(Input::StateValue {
                         value: self.ledger.get(&key).cloned(),
                         txid,
@@ -219,7 +219,7 @@ impl PeerSide {
         while let Some(out) = self.h.poll_output() {
             match out {
                 Output::Send(m) => self.out.send(Ok(m)).await.expect("send"),
-                Output::Registered { name } => self.registered = Some(name),
+                Output::Registered { name, .. } => self.registered = Some(name),
                 Output::Close { .. } => {}
                 other => panic!("unexpected output {other:?}"),
             }

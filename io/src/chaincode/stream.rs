@@ -53,6 +53,8 @@ pub struct StreamHandle {
     inbox: mpsc::Sender<Input>,
     sinks: Sinks,
     ready: Arc<AtomicBool>,
+    /// The shim registered for concurrent transactions.
+    concurrent: bool,
     clock: Clock,
 }
 
@@ -86,6 +88,12 @@ impl StreamHandle {
     /// Whether Init or READY completed on this stream.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Whether transactions may overlap on this stream (the shim registered
+    /// for concurrent transactions).
+    pub fn runs_concurrently(&self) -> bool {
+        self.concurrent
     }
 
     /// Marks Init/READY done.
@@ -184,9 +192,10 @@ impl StreamEffects {
         }
     }
 
-    async fn register(&mut self, name: String) {
+    async fn register(&mut self, name: String, concurrent: bool) {
         let mut handle = self.handle.clone();
         handle.name.clone_from(&name);
+        handle.concurrent = concurrent;
         // The verdict goes back through the inbox so the machine sees it
         // before anything else. try_send: the driver is the inbox's only
         // reader, so waiting here could deadlock; a chaincode that floods
@@ -222,7 +231,7 @@ impl Effects<Handler> for StreamEffects {
                     self.stop = true;
                 }
             }
-            Output::Registered { name } => self.register(name).await,
+            Output::Registered { name, concurrent } => self.register(name, concurrent).await,
             Output::Close { reason } => {
                 tracing::warn!(
                     chaincode = self.label(),
@@ -287,6 +296,7 @@ pub fn spawn(
         inbox: in_tx.clone(),
         sinks: Arc::default(),
         ready: Arc::default(),
+        concurrent: false,
         clock,
     };
     tokio::spawn(read_inbound(inbound, in_tx));

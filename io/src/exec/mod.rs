@@ -4,6 +4,7 @@
 
 pub mod context;
 pub mod run;
+mod speculate;
 
 use crate::chaincode::launcher::Launcher;
 use crate::chaincode::stream::StreamHandle;
@@ -65,6 +66,7 @@ pub struct Executor {
     settings: ExecSettings,
     state_invalid: AtomicBool,
     metrics: Metrics,
+    cool_down: speculate::CoolDown,
 }
 
 /// The current wall-clock time as a protobuf timestamp.
@@ -87,6 +89,7 @@ impl Executor {
             settings,
             state_invalid: AtomicBool::new(false),
             metrics: Metrics::default(),
+            cool_down: speculate::CoolDown::default(),
         }
     }
 
@@ -273,8 +276,10 @@ impl Executor {
         let mut succeeded = Vec::with_capacity(txs.len());
         let mut events = Vec::with_capacity(txs.len());
         let mut rejected = Vec::new();
-        for tx in txs {
-            match self.execute_tx(&mut batch, &tx).await {
+        let speculated = self.speculate_all(&txs).await;
+        let results = self.execute_in_order(&mut batch, &txs, speculated).await;
+        for (tx, result) in txs.into_iter().zip(results) {
+            match result {
                 Ok(event) => {
                     events.push(event.unwrap_or_default());
                     succeeded.push(tx);

@@ -18,7 +18,6 @@ use fabrik_proto::protos::{
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Runs the non-validating peer until `shutdown` resolves or
 /// Admin.StopServer is called.
@@ -66,7 +65,7 @@ pub async fn run(
             Arc::clone(&stop),
             root.join("peer.pid"),
         )))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+        .serve_with_incoming_shutdown(crate::grpc::incoming(listener), {
             let stop = Arc::clone(&stop);
             async move { stop.notified().await }
         });

@@ -131,13 +131,11 @@ impl Arguments {
     /// The next transaction's arguments.
     pub fn next(&self) -> Vec<String> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
+        // Read-modify-write of one key (YCSB-style); consecutive
+        // transactions touch different keys until the key space wraps.
         let rw = |size: &str| {
-            vec![
-                "rw".into(),
-                format!("k{}", n % self.keys),
-                format!("k{}", (n + 1) % self.keys),
-                size.into(),
-            ]
+            let key = format!("k{}", n % self.keys);
+            vec!["rw".into(), key.clone(), key, size.into()]
         };
         match self.workload {
             Workload::Example02 => ["invoke", "a", "b", "1"].map(String::from).to_vec(),

@@ -156,6 +156,62 @@ fn second_transaction_waits_for_the_slot() {
 }
 
 #[test]
+fn a_shim_registered_for_concurrent_transactions_gets_them_at_once() {
+    let mut h = Handler::new(Config::default());
+    let mut register = register_msg("cc");
+    register.txid = crate::chaincode::CONCURRENT_TRANSACTIONS.into();
+    assert_eq!(feed(&mut h, register), Ok(()));
+    assert_eq!(
+        drain(&mut h),
+        vec![Output::Registered {
+            name: "cc".into(),
+            concurrent: true
+        }]
+    );
+    assert_eq!(h.handle(T0, Input::RegisterAccepted), Ok(()));
+    assert_eq!(
+        drain(&mut h),
+        vec![send(
+            Type::Registered,
+            crate::chaincode::CONCURRENT_TRANSACTIONS,
+            b""
+        )],
+        "the marker is echoed so the shim knows the peer agreed"
+    );
+    assert_eq!(h.handle(T0, execute("r0", ExecKind::Ready, &[])), Ok(()));
+    drain(&mut h);
+    for (txid, f) in [("t1", "f"), ("t2", "g")] {
+        assert_eq!(
+            h.handle(T0, execute(txid, ExecKind::Transaction, &[f])),
+            Ok(())
+        );
+        assert_eq!(
+            drain(&mut h),
+            vec![Output::Send(with_context(
+                Type::Transaction,
+                txid,
+                &[f],
+                None
+            ))]
+        );
+    }
+    assert_eq!(feed(&mut h, msg(Type::Completed, "t2", b"")), Ok(()));
+    assert_eq!(feed(&mut h, msg(Type::Completed, "t1", b"")), Ok(()));
+    let done: Vec<Output> = drain(&mut h);
+    let completed = |t: &str| {
+        finished(
+            t,
+            ExecResult::Completed {
+                payload: vec![],
+                event: None,
+            },
+        )
+    };
+    assert_eq!(done, vec![completed("t2"), completed("t1")]);
+    assert_eq!(h.in_flight(), 0);
+}
+
+#[test]
 fn queued_transaction_times_out_without_being_sent() {
     let mut h = in_transaction();
     let exec = Input::Execute {

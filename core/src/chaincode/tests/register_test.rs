@@ -10,7 +10,8 @@ fn register_reports_the_name_and_replies_registered_once_io_accepts() {
     assert_eq!(
         drain(&mut h),
         vec![Output::Registered {
-            name: "mycc".into()
+            name: "mycc".into(),
+            concurrent: false
         }]
     );
     assert_eq!(
