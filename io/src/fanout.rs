@@ -146,7 +146,7 @@ impl<I, Q: Clone> Subscribers<I, Q> {
     }
 }
 
-#[cfg(all(test, not(fabrik_loom)))]
+#[cfg(all(test, not(feature = "loom-models")))]
 mod tests {
     use super::*;
     use tokio::sync::mpsc;

@@ -113,7 +113,7 @@ impl Drop for Wait<'_> {
     }
 }
 
-#[cfg(all(test, not(fabrik_loom)))]
+#[cfg(all(test, not(feature = "loom-models")))]
 mod tests {
     use super::*;
     use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! room in its queue it gets every event while subscribed, in order, once; a
 //! slow one loses events but each loss is counted, and it never costs the
 //! others anything. Run with
-//! `RUSTFLAGS="--cfg fabrik_loom" cargo test -p fabrik-io --test loom_fanout`.
-#![cfg(fabrik_loom)]
+//! `LOOM_MAX_PREEMPTIONS=2 cargo test -p fabrik-io --features loom-models --test loom_fanout`.
+#![cfg(feature = "loom-models")]
 
 use fabrik_io::fanout::{Offer, Queue, Subscribers};
 use loom::sync::{Arc, Mutex};

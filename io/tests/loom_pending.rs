@@ -4,8 +4,8 @@
 //! execution, and a registration races with teardown. What a client cares
 //! about: every request gets exactly one answer, never none and never two.
 //! Run with
-//! `RUSTFLAGS="--cfg fabrik_loom" cargo test -p fabrik-io --test loom_pending`.
-#![cfg(fabrik_loom)]
+//! `LOOM_MAX_PREEMPTIONS=2 cargo test -p fabrik-io --features loom-models --test loom_pending`.
+#![cfg(feature = "loom-models")]
 
 use fabrik_io::chaincode::pending::{Pending, RegisterError};
 use loom::sync::{Arc, Mutex};

@@ -1,8 +1,8 @@
 //! loom models of the peer connection registry (style.md 10.5): dial and
 //! accept racing for one peer id, and removal of a closed connection racing
 //! with its replacement. Run with
-//! `RUSTFLAGS="--cfg fabrik_loom" cargo test -p fabrik-io --test loom_registry --release`.
-#![cfg(fabrik_loom)]
+//! `LOOM_MAX_PREEMPTIONS=2 cargo test -p fabrik-io --features loom-models --test loom_registry`.
+#![cfg(feature = "loom-models")]
 
 use fabrik_io::net::registry::{Entry, Registry};
 use fabrik_proto::protos::PeerEndpoint;

@@ -4,8 +4,8 @@
 //! chose another branch). What the operator cares about: `peerd node stop`
 //! completes, with no server left waiting forever (loom reports a thread
 //! that is never woken as a deadlock). Run with
-//! `RUSTFLAGS="--cfg fabrik_loom" cargo test -p fabrik-io --test loom_shutdown`.
-#![cfg(fabrik_loom)]
+//! `LOOM_MAX_PREEMPTIONS=2 cargo test -p fabrik-io --features loom-models --test loom_shutdown`.
+#![cfg(feature = "loom-models")]
 
 use fabrik_io::shutdown::Latch;
 use loom::future::block_on;

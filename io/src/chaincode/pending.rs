@@ -133,7 +133,7 @@ impl<S: Clone> Pending<S> {
     }
 }
 
-#[cfg(all(test, not(fabrik_loom)))]
+#[cfg(all(test, not(feature = "loom-models")))]
 mod tests {
     use super::*;
 

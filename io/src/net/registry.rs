@@ -134,7 +134,7 @@ impl<S: Clone> Registry<S> {
     }
 }
 
-#[cfg(all(test, not(fabrik_loom)))]
+#[cfg(all(test, not(feature = "loom-models")))]
 mod tests {
     use super::*;
     use fabrik_proto::protos::PeerId;
