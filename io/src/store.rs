@@ -3,6 +3,10 @@
 //! decided by `fabrik_core::ledger`. A [`WriteBatch`] is committed as one
 //! atomic fjall batch with `PersistMode::SyncAll`, so when [`Store::apply`]
 //! returns the whole batch is on disk (fsynced) or none of it is.
+//!
+//! Every durable write of a peer passes through [`Store::apply`], which is
+//! therefore where the test-only crash points of [`crate::crashpoint`]
+//! (`FABRIK_CRASH_AT_WRITE`, debug builds only) number and interrupt them.
 
 use fabrik_core::ledger::kv::{KvRead, Partition, StoreError, WriteBatch};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
