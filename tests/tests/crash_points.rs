@@ -7,9 +7,11 @@
 //! block a client saw committed, byte for byte (S2), hold a hash-linked chain
 //! whose state answers queries as its blocks say, and keep committing.
 //!
-//! - `single_peer_crash_at_every_write_of_the_first_20_blocks` (CI): one NOOPS
-//!   peer; a counting run learns how many durable writes the workload makes,
-//!   then every one of them is a crash point, before and after the write.
+//! - `single_peer_crash_{before,after}_each_write_of_the_first_20_blocks`
+//!   (CI): one NOOPS peer; a counting run learns how many durable writes
+//!   the workload makes (21: genesis and one a block), then every one of
+//!   them is a crash point, just before it in one test, just after in the
+//!   other.
 //! - `pbft_crash_points_ci_subset` (CI): four PBFT validators; ten fixed
 //!   crash points (eight of the backup vp3, two of the primary vp0, see
 //!   [`CI_POINTS`]); after its restart the victim catches up and blocks
@@ -205,8 +207,9 @@ fn verify_single(peer: &mut Peer, acked: &[Block], label: &str) {
     assert_eq!(b, Ok(expected.to_string()), "{label}: b after restart");
 }
 
-#[test]
-fn single_peer_crash_at_every_write_of_the_first_20_blocks() {
+/// A counting run, then a crash `when` ("before" or "after") each of the
+/// durable writes it made, each followed by a restart and its checks.
+fn single_peer_sweep(when: &str) {
     let started = Instant::now();
     // Counting run: which durable writes does the workload make?
     let mut peer = Peer::new().env(ENV, "count");
@@ -232,31 +235,39 @@ fn single_peer_crash_at_every_write_of_the_first_20_blocks() {
     }
     let mut runs = 0;
     for (n, _) in &writes {
-        for when in ["before", "after"] {
-            let label = format!("{when}:{n}");
-            let t = Instant::now();
-            let mut peer = Peer::new().env(ENV, &label);
-            let mut acked = Vec::new();
-            let Outcome::Crashed(status) = drive_single(&mut peer, &mut acked) else {
-                panic!("{label}: the workload finished without the crash");
-            };
-            let log = peer.log();
-            assert!(
-                log.contains(&format!("crash point: aborting {when} durable write #{n}")),
-                "{label}: exited ({status}) but not at its crash point:\n{log}"
-            );
-            peer.set_env(ENV, None);
-            peer.start(&["--peer-chaincodedev"]);
-            verify_single(&mut peer, &acked, &label);
-            eprintln!(
-                "{label}: {} blocks acknowledged, ok in {:.1?}",
-                acked.len(),
-                t.elapsed()
-            );
-            runs += 1;
-        }
+        let label = format!("{when}:{n}");
+        let t = Instant::now();
+        let mut peer = Peer::new().env(ENV, &label);
+        let mut acked = Vec::new();
+        let Outcome::Crashed(status) = drive_single(&mut peer, &mut acked) else {
+            panic!("{label}: the workload finished without the crash");
+        };
+        let log = peer.log();
+        assert!(
+            log.contains(&format!("crash point: aborting {when} durable write #{n}")),
+            "{label}: exited ({status}) but not at its crash point:\n{log}"
+        );
+        peer.set_env(ENV, None);
+        peer.start(&["--peer-chaincodedev"]);
+        verify_single(&mut peer, &acked, &label);
+        eprintln!(
+            "{label}: {} blocks acknowledged, ok in {:.1?}",
+            acked.len(),
+            t.elapsed()
+        );
+        runs += 1;
     }
     eprintln!("{runs} crash points checked in {:.0?}", started.elapsed());
+}
+
+#[test]
+fn single_peer_crash_before_each_write_of_the_first_20_blocks() {
+    single_peer_sweep("before");
+}
+
+#[test]
+fn single_peer_crash_after_each_write_of_the_first_20_blocks() {
+    single_peer_sweep("after");
 }
 
 /// One `peerd` of a PBFT testnet.
