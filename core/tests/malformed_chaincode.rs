@@ -146,8 +146,7 @@ impl Fx {
             _ => Config::default(),
         };
         let mut h = chaincode::Handler::new(config);
-        let step =
-            |h: &mut chaincode::Handler, i: Input| h.handle(T0, i).expect("fixture step");
+        let step = |h: &mut chaincode::Handler, i: Input| h.handle(T0, i).expect("fixture step");
         if !matches!(self, Fx::Created) {
             step(&mut h, Input::FromChaincode(register("cc")));
         }
