@@ -182,7 +182,7 @@ fn delta(i: u64) -> StateDelta {
         for k in 0..(i % 4) {
             let cc = format!("cc{c}");
             let key = format!("k{k}");
-            if (i + k) % 3 == 0 {
+            if (i + k).is_multiple_of(3) {
                 d.delete(&cc, &key, Some(vec![k as u8]));
             } else {
                 let prev = (k % 2 == 0).then(|| b"old".to_vec());
@@ -537,7 +537,7 @@ fn gen_wire_pbft() {
     for k in 0..24u64 {
         let mut v = nv.clone();
         v.view += k;
-        v.replica_id = (v.view % 4) as u64;
+        v.replica_id = v.view % 4;
         let m = pbft::Message {
             payload: Some(Payload::NewView(v)),
         };
