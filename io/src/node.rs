@@ -261,11 +261,35 @@ pub async fn run(
     client_servers.stop().await;
     launcher.shutdown().await;
     let address = config.peer.listen_address.clone();
-    if let Ok(Err(e)) = main.await {
+    if let Some(Ok(Err(e))) = drain_server("main gRPC", main).await {
         return Err(NodeError::Server(address, e.to_string()));
     }
-    let _ = events.await;
+    drain_server("events", events).await;
     Ok(())
+}
+
+/// How long a stopping server may wait for its open streams (a dev-mode
+/// chaincode, an event listener) before they are cut.
+const SERVER_DRAIN: Duration = Duration::from_secs(3);
+
+/// Waits for a server's graceful shutdown, for at most [`SERVER_DRAIN`]:
+/// tonic waits for every open stream to end, and a chaincode or event
+/// client that never hangs up would keep the node from stopping.
+async fn drain_server<T>(
+    what: &str,
+    server: tokio::task::JoinHandle<T>,
+) -> Option<Result<T, tokio::task::JoinError>> {
+    let abort = server.abort_handle();
+    match tokio::time::timeout(SERVER_DRAIN, server).await {
+        Ok(done) => Some(done),
+        Err(_) => {
+            tracing::warn!(
+                "{what} server still had open streams after {SERVER_DRAIN:?}; closing them"
+            );
+            abort.abort();
+            None
+        }
+    }
 }
 
 async fn stopped(stopping: Arc<Latch>) {
