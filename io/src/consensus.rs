@@ -45,6 +45,16 @@ impl Submitter {
         }
     }
 
+    /// Requests waiting in the consensus inbox (bounded by
+    /// `peer.validator.consensus.buffersize`).
+    pub fn queue_depth(&self) -> usize {
+        let depth = |max: usize, free: usize| max.saturating_sub(free);
+        match &self.target {
+            Target::Noops(inbox) => depth(inbox.max_capacity(), inbox.capacity()),
+            Target::Pbft { inbox, .. } => depth(inbox.max_capacity(), inbox.capacity()),
+        }
+    }
+
     /// Hands `tx` to consensus without waiting.
     ///
     /// # Errors

@@ -280,8 +280,13 @@ impl Metrics {
 
     /// A frame was dropped at `queue` (a queue name or peer id).
     pub fn frame_dropped(&self, queue: &str) {
+        self.frames_dropped(queue, 1);
+    }
+
+    /// `n` frames were dropped at `queue`.
+    pub fn frames_dropped(&self, queue: &str, n: u64) {
         let labels = vec![("queue", queue.to_string())];
-        self.0.dropped_frames.get_or_create(&labels).inc();
+        self.0.dropped_frames.get_or_create(&labels).inc_by(n);
     }
 }
 
@@ -315,6 +320,10 @@ mod tests {
         m.rest_request("/chain", 200);
         m.set_events(2, 5);
         m.set_events(2, 4);
+        m.frames_dropped("peer-send-queue-full", 3);
+        m.frames_dropped("peer-send-queue-full", 0);
+        m.frame_dropped("peer-send-queue-full");
+        m.set_queue_depth("consensus", 7);
         let text = m.encode();
         for needle in [
             "fabrik_ledger_height 3",
@@ -325,6 +334,8 @@ mod tests {
             "fabrik_events_subscribers 2",
             "fabrik_events_dropped_total 5",
             "fabrik_consensus_view 0",
+            "fabrik_network_dropped_frames_total{queue=\"peer-send-queue-full\"} 4",
+            "fabrik_queue_depth{queue=\"consensus\"} 7",
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }

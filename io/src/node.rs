@@ -203,6 +203,7 @@ pub async fn run(
     );
 
     let readiness = readiness_probe(&config, &network, &executor, &metrics);
+    report_queues(&network, &submitter, &metrics);
     let parts = crate::rest::start::Parts {
         executor: Arc::clone(&executor),
         submitter: submitter.clone(),
@@ -294,6 +295,29 @@ async fn drain_server<T>(
 
 async fn stopped(stopping: Arc<Latch>) {
     stopping.wait().await;
+}
+
+/// Every second: the consensus inbox depth, and the frames the transport
+/// dropped (a peer's send queue full) or its handlers refused since the
+/// last tick, as Prometheus series.
+fn report_queues(
+    network: &crate::net::Network,
+    submitter: &consensus::Submitter,
+    metrics: &crate::metrics::Metrics,
+) {
+    let (network, submitter, metrics) = (network.clone(), submitter.clone(), metrics.clone());
+    tokio::spawn(async move {
+        let (mut dropped, mut refused) = (0, 0);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            metrics.set_queue_depth("consensus", submitter.queue_depth());
+            let (d, r) = (network.dropped(), network.rejected());
+            metrics.frames_dropped("peer-send-queue-full", d.saturating_sub(dropped));
+            metrics.frames_dropped("refused-by-peer-handler", r.saturating_sub(refused));
+            (dropped, refused) = (d, r);
+        }
+    });
 }
 
 /// `/readyz` inputs, refreshed every second: caught up (no state transfer

@@ -327,6 +327,13 @@ fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
         metrics.contains("fabrik_consensus_view_changes_total"),
         "{metrics}"
     );
+    for series in [
+        "fabrik_queue_depth{queue=\"consensus\"} ",
+        "fabrik_network_dropped_frames_total{queue=\"peer-send-queue-full\"} ",
+        "fabrik_network_dropped_frames_total{queue=\"refused-by-peer-handler\"} ",
+    ] {
+        assert!(metrics.contains(series), "no {series}in:\n{metrics}");
+    }
     assert!(
         nodes[1].log().contains("new view"),
         "no view change logged on vp1:\n{}",
