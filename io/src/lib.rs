@@ -12,6 +12,7 @@ pub mod events;
 pub mod exec;
 pub mod fanout;
 pub mod grpc;
+pub mod holdback;
 pub mod jsonv06;
 pub mod metrics;
 pub mod net;

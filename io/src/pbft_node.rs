@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::consensus::Submitter;
 use crate::driver::Clock;
 use crate::exec::Executor;
+use crate::holdback::Holdback;
 use crate::net::{Inbound, Network};
 use crate::replica::{self, CatchUp, ConsensusNet, ReplicaParts};
 use crate::store::Store;
@@ -104,18 +105,30 @@ pub fn replica_config(config: &Config) -> Result<pbft::Config, PbftStartError> {
     Ok(c)
 }
 
-/// The transport as PBFT and catch-up see it.
+/// The transport as PBFT and catch-up see it; consensus frames for
+/// validators not connected yet wait in the [`Holdback`].
 #[derive(Clone)]
-struct Net(Network);
+struct Net(Network, Option<Arc<Holdback>>);
 
 impl ConsensusNet for Net {
     fn broadcast(&self, msg: protos::Message) {
-        self.0.broadcast(&msg, peer_endpoint::Type::Validator);
+        match &self.1 {
+            Some(held) => held.broadcast(&msg),
+            None => {
+                self.0.broadcast(&msg, peer_endpoint::Type::Validator);
+            }
+        }
     }
 
     fn send(&self, to: ReplicaId, msg: protos::Message) {
-        if let Err(e) = self.0.send(&format!("vp{to}"), msg) {
-            tracing::debug!("consensus message to vp{to} not sent: {e}");
+        let to = format!("vp{to}");
+        match &self.1 {
+            Some(held) => held.send(&to, msg),
+            None => {
+                if let Err(e) = self.0.send(&to, msg) {
+                    tracing::debug!("consensus message to {to} not sent: {e}");
+                }
+            }
         }
     }
 }
@@ -207,7 +220,7 @@ fn route_sync(
 
 /// Serves state-transfer requests for a peer that does not run PBFT.
 pub fn serve_sync_only(sync: mpsc::Receiver<Inbound>, store: Arc<Store>, network: Network) {
-    route_sync(sync, store, Net(network), None);
+    route_sync(sync, store, Net(network, None), None);
 }
 
 /// Decodes one CONSENSUS message from peer `from` into the replica's input.
@@ -276,6 +289,7 @@ pub struct PbftParts {
 pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitter, PbftStartError> {
     let cfg = replica_config(config)?;
     let id = cfg.id;
+    let cfg_n = cfg.n as ReplicaId;
     let store = parts.store;
     let persisted = replica::load_persisted(&*store).map_err(|e| PbftStartError(e.to_string()))?;
     let last_exec = replica::last_exec(&store);
@@ -291,7 +305,13 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
         "PBFT replica restored"
     );
 
-    let net = Net(parts.network);
+    let others = (0..cfg_n)
+        .filter(|&r| r != id)
+        .map(|r| format!("vp{r}"))
+        .collect();
+    let holdback = Holdback::new(parts.network.clone(), others);
+    holdback.spawn_flusher();
+    let net = Net(parts.network, Some(holdback));
     let (st_tx, st_rx) = mpsc::channel(256);
     let (outcome_tx, mut outcomes) = mpsc::channel(4);
     let executor = Arc::clone(&parts.executor);

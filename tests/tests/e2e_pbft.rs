@@ -17,6 +17,11 @@ struct Node {
 
 impl Node {
     fn start(&mut self) {
+        self.spawn();
+        self.wait_up();
+    }
+
+    fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -32,6 +37,9 @@ impl Node {
             .spawn()
             .expect("spawn peerd");
         self.child = Some(child);
+    }
+
+    fn wait_up(&self) {
         let up = eventually(Duration::from_secs(30), || {
             height(&self.files.address).map(|_| ())
         });
@@ -353,4 +361,36 @@ fn http_get(address: &str, path: &str) -> String {
     let mut out = String::new();
     stream.read_to_string(&mut out).expect("response");
     out
+}
+
+#[test]
+fn a_transaction_sent_before_the_other_validators_start_is_ordered_in_view_0() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut nodes = network(dir.path());
+    nodes[0].start();
+    // vp0 is the primary of view 0 and is connected to nobody yet: its
+    // PRE-PREPARE must wait until the others connect instead of being lost.
+    // The deploy names a chaincode no peer runs, so it fails the same way
+    // everywhere and its block is the same (empty) block on every peer.
+    ok(&nodes[0].cli(&[
+        "chaincode",
+        "deploy",
+        "-n",
+        "nobody_runs_this",
+        "-c",
+        r#"{"Args":["init"]}"#,
+    ]));
+    for n in &mut nodes[1..] {
+        n.spawn();
+    }
+    for n in &nodes[1..] {
+        n.wait_up();
+    }
+    wait_all(&nodes, 2);
+    same_chain(&nodes, 2);
+    let metrics = http_get(&nodes[0].files.operations, "/metrics");
+    assert!(
+        metrics.contains("fabrik_consensus_view 0"),
+        "ordered without a view change:\n{metrics}"
+    );
 }

@@ -266,6 +266,12 @@ impl Network {
         queued
     }
 
+    /// Counts a message dropped on its way to a peer by a layer above the
+    /// transport (it shows in [`Network::dropped`]).
+    pub fn count_drop(&self) {
+        self.shared.count_drop();
+    }
+
     /// Messages dropped so far because a queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
