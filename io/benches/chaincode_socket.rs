@@ -22,6 +22,8 @@
 //! Run: `cargo bench -p fabrik-io --bench chaincode_socket` (add
 //! `-- --quick`).
 
+// One copy of the bench fixtures, shared with the core benches.
+#[path = "../../core/benches/common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -18,6 +18,8 @@
 //!
 //! Run: `cargo bench -p fabrik-io --bench frame` (add `-- --quick`).
 
+// One copy of the bench fixtures, shared with the core benches.
+#[path = "../../core/benches/common/mod.rs"]
 mod common;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -21,6 +21,8 @@
 //!
 //! Run: `cargo bench -p fabrik-io --bench store_commit` (add `-- --quick`).
 
+// One copy of the bench fixtures, shared with the core benches.
+#[path = "../../core/benches/common/mod.rs"]
 mod common;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

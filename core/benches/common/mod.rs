@@ -1,4 +1,5 @@
-//! Shared fixtures of the core benches: realistic v0.6 invoke transactions
+//! Shared fixtures of the core and io benches (io includes this file by
+//! path): realistic v0.6 invoke transactions
 //! and the short criterion configuration every bench uses.
 
 #![allow(dead_code)] // each bench uses a subset
