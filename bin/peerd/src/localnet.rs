@@ -305,3 +305,30 @@ async fn wait_height(chain: &mut Chain, peer: &Peer, height: u64) -> Result<(), 
         format!("height {height} not reached in 60 s"),
     ))
 }
+
+/// Deploys the chaincode binary at `binary` with `ctor` through `devops`;
+/// the chaincode's name (the deploy txid).
+///
+/// # Errors
+/// The peer's refusal.
+pub async fn deploy_binary(
+    devops: &mut Devops,
+    binary: &Path,
+    ctor: ChaincodeInput,
+) -> Result<String, tonic::Status> {
+    let spec = ChaincodeSpec {
+        r#type: Type::Golang as i32,
+        chaincode_id: Some(ChaincodeId {
+            path: binary.display().to_string(),
+            name: String::new(),
+        }),
+        ctor_msg: Some(ctor),
+        ..Default::default()
+    };
+    let deployed = devops.deploy(spec).await?.into_inner();
+    Ok(deployed
+        .chaincode_spec
+        .and_then(|s| s.chaincode_id)
+        .map(|id| id.name)
+        .unwrap_or_default())
+}

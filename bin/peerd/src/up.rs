@@ -10,14 +10,11 @@ use crate::cli::UpArgs;
 use crate::client::block_on;
 use crate::error::CliError;
 use crate::localnet::{
-    self, Chain, Network, NetworkPlan, Peer, args_of, clients, invocation, step_error,
-    wait_everywhere,
+    self, Chain, Network, NetworkPlan, Peer, args_of, clients, deploy_binary, invocation,
+    step_error, wait_everywhere,
 };
 use fabrik_core::crypto::b64;
-use fabrik_proto::protos::{
-    BlockNumber, ChaincodeId, ChaincodeInput, ChaincodeSpec, chaincode_spec::Type,
-    response::StatusCode,
-};
+use fabrik_proto::protos::{BlockNumber, ChaincodeInput, response::StatusCode};
 use std::path::Path;
 
 /// Runs the demo.
@@ -85,25 +82,9 @@ async fn demo(network: &Network, chaincode: &Path) -> Result<(), CliError> {
         show_args(&ctor),
         vp0.id
     );
-    let spec = ChaincodeSpec {
-        r#type: Type::Golang as i32,
-        chaincode_id: Some(ChaincodeId {
-            path: chaincode.display().to_string(),
-            name: String::new(),
-        }),
-        ctor_msg: Some(ctor),
-        ..Default::default()
-    };
-    let deployed = devops
-        .deploy(spec)
+    let name = deploy_binary(&mut devops, chaincode, ctor)
         .await
-        .map_err(|e| step_error("deploy", vp0, e.message()))?
-        .into_inner();
-    let name = deployed
-        .chaincode_spec
-        .and_then(|s| s.chaincode_id)
-        .map(|id| id.name)
-        .unwrap_or_default();
+        .map_err(|e| step_error("deploy", vp0, e.message()))?;
     println!("    chaincode name: {name}");
     wait_everywhere(network, 2).await?;
     query(network.pick(network.peers.len() - 1), &name, "a").await?;

@@ -16,10 +16,7 @@ use crate::cli::{BenchApi, BenchArgs, Workload};
 use crate::client::dial;
 use crate::error::CliError;
 use crate::localnet::{self, Network, NetworkPlan, args_of};
-use fabrik_proto::protos::{
-    ChaincodeId, ChaincodeSpec, chaincode_spec::Type, devops_client::DevopsClient,
-    openchain_client::OpenchainClient,
-};
+use fabrik_proto::protos::{devops_client::DevopsClient, openchain_client::OpenchainClient};
 use load::{Arguments, Client, run_step};
 use report::StepResult;
 use std::path::PathBuf;
@@ -206,17 +203,7 @@ async fn deploy(
         at.grpc[0]
     );
     let mut devops = DevopsClient::new(dial(&at.grpc[0]).await?);
-    let spec = ChaincodeSpec {
-        r#type: Type::Golang as i32,
-        chaincode_id: Some(ChaincodeId {
-            path: chaincode.display().to_string(),
-            name: String::new(),
-        }),
-        ctor_msg: Some(ctor),
-        ..Default::default()
-    };
-    let deployed = devops
-        .deploy(spec)
+    let name = localnet::deploy_binary(&mut devops, chaincode, ctor)
         .await
         .map_err(|s| {
             CliError::Failure(format!(
@@ -224,13 +211,7 @@ async fn deploy(
                 at.grpc[0],
                 s.message()
             ))
-        })?
-        .into_inner();
-    let name = deployed
-        .chaincode_spec
-        .and_then(|s| s.chaincode_id)
-        .map(|id| id.name)
-        .unwrap_or_default();
+        })?;
     let deadline = Instant::now() + DEPLOY_TIMEOUT;
     for address in &at.grpc {
         while self::height(address).await? <= height {
