@@ -136,17 +136,6 @@ impl CoolDown {
     }
 }
 
-fn invoked_chaincode(tx: &Transaction) -> Option<String> {
-    if tx.r#type != transaction::Type::ChaincodeInvoke as i32 {
-        return None;
-    }
-    let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice()).ok()?;
-    spec.chaincode_spec?
-        .chaincode_id
-        .map(|id| id.name)
-        .filter(|n| !n.is_empty())
-}
-
 impl Executor {
     /// Speculates every invoke of `txs` that may be (see the module docs);
     /// `None` for the others. Blocks holding a deploy are run serially.
@@ -164,8 +153,12 @@ impl Executor {
     }
 
     async fn speculate(&self, tx: &Transaction) -> Option<Speculated> {
-        let name = invoked_chaincode(tx)?;
-        if self.cool_down.sitting_out(&name) {
+        if tx.r#type != transaction::Type::ChaincodeInvoke as i32 {
+            return None;
+        }
+        let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice()).ok()?;
+        let (name, input) = super::invocation_target(&spec);
+        if name.is_empty() || self.cool_down.sitting_out(&name) {
             return None;
         }
         let stream = self
@@ -173,8 +166,6 @@ impl Executor {
             .registry()
             .get(&name)
             .filter(|s| s.is_ready() && s.runs_concurrently())?;
-        let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice()).ok()?;
-        let input = spec.chaincode_spec?.ctor_msg.unwrap_or_default();
         let mut own = TxBatch::new();
         own.tx_begin(&tx.txid).ok()?;
         let mut seen = Speculated {
