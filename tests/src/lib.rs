@@ -5,7 +5,8 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The workspace's target profile directory (`target/debug`).
@@ -38,12 +39,20 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago and that this test process
+/// has not handed out before: the kernel may return a just-released port on
+/// the next bind, and two listeners of one peer must never share one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if HANDED_OUT.lock().expect("port registry").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A `peerd node start` child process with its own data directory and ports.
