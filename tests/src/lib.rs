@@ -2,10 +2,11 @@
 //! workspace binaries, free ports, and a running `peerd` process with its
 //! own data directory that is killed when dropped.
 
+pub mod network;
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::collections::BTreeSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 

@@ -353,20 +353,13 @@ impl Drop for Node {
     }
 }
 
-/// A fresh 4-validator PBFT testnet (not started); ports below the
-/// ephemeral range, distinct per call, as in e2e_pbft.
+/// A fresh 4-validator PBFT testnet (not started) on a reserved port block.
 fn network(dir: &std::path::Path) -> Vec<Node> {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static CALLS: AtomicU16 = AtomicU16::new(0);
-    let slot = (std::process::id() as u16)
-        .wrapping_mul(13)
-        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed))
-        % 300;
     let spec = TestnetSpec {
         validators: 4,
         non_validators: 0,
         out: dir.to_path_buf(),
-        base_port: 20_000 + slot * 40 + 20,
+        base_port: fabrik_tests::network::reserve_base_port(),
         plugin: "pbft".into(),
     };
     let files = testnet::generate(&spec).expect("generate testnet");

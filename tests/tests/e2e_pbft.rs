@@ -3,170 +3,16 @@
 //! and query through different peers give the same blocks (same hashes) on
 //! every peer; with one peer killed the other three keep committing.
 
-use fabrik_core::ledger::block::block_hash;
-use fabrik_io::testnet::{self, NodeFiles, TestnetSpec};
-use fabrik_tests::{ChildGuard, binary, block, eventually, height, ok};
-use std::process::{Child, Command, Output, Stdio};
+use fabrik_tests::network::{self, Node, http_get, same_chain, wait_all};
+use fabrik_tests::{ChildGuard, eventually, ok};
 use std::time::Duration;
 
-struct Node {
-    files: NodeFiles,
-    child: Option<Child>,
-    env: Vec<(&'static str, &'static str)>,
-}
-
-impl Node {
-    fn start(&mut self) {
-        self.spawn();
-        self.wait_up();
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.files.dir.join("peerd.log"))
-            .expect("log");
-        let child = Command::new(binary("peerd"))
-            .args(["node", "start", "--config"])
-            .arg(&self.files.config)
-            .env("CORE_CHAINCODE_MODE", "dev")
-            .envs(self.env.iter().copied())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn peerd");
-        self.child = Some(child);
-    }
-
-    fn wait_up(&self) {
-        let up = eventually(Duration::from_secs(30), || {
-            height(&self.files.address).map(|_| ())
-        });
-        assert!(
-            up.is_some(),
-            "{} did not start:\n{}",
-            self.files.id,
-            self.log()
-        );
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.files.dir.join("peerd.log")).unwrap_or_default()
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(binary("peerd"))
-            .arg("--config")
-            .arg(&self.files.config)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("peerd cli")
-    }
-
-    fn chaincode(&self, name: &str) -> ChildGuard {
-        let child = Command::new(binary("example02"))
-            .env("CORE_CHAINCODE_ID_NAME", name)
-            .env("CORE_PEER_ADDRESS", &self.files.address)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn example02");
-        ChildGuard(child)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A block of 40 ports below Linux's ephemeral range (32768+), so the
-/// outgoing connections of tests running alongside cannot be sitting on
-/// them; distinct per test process and per call.
-fn base_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static CALLS: AtomicU16 = AtomicU16::new(0);
-    let slot = (std::process::id() as u16)
-        .wrapping_mul(7)
-        .wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed))
-        % 300;
-    20_000 + slot * 40
-}
-
 fn network(dir: &std::path::Path) -> Vec<Node> {
-    let spec = TestnetSpec {
-        validators: 4,
-        non_validators: 0,
-        out: dir.to_path_buf(),
-        base_port: base_port(),
-        plugin: "pbft".into(),
-    };
-    let files = testnet::generate(&spec).expect("generate testnet");
-    files
-        .into_iter()
-        .map(|files| Node {
-            files,
-            child: None,
-            env: Vec::new(),
-        })
-        .collect()
-}
-
-fn wait_all(nodes: &[Node], expected: u64) {
-    for n in nodes.iter().filter(|n| n.child.is_some()) {
-        let reached = eventually(Duration::from_secs(60), || {
-            (height(&n.files.address) >= Some(expected)).then_some(())
-        });
-        assert!(
-            reached.is_some(),
-            "{} stuck at {:?} < {expected}:\n{}",
-            n.files.id,
-            height(&n.files.address),
-            n.log()
-        );
-    }
-}
-
-fn same_chain(nodes: &[Node], upto: u64) {
-    let live = nodes
-        .iter()
-        .find(|n| n.child.is_some())
-        .expect("a live node");
-    let reference: Vec<_> = (0..upto)
-        .map(|b| block_hash(&block(&live.files.address, b).expect("block")))
-        .collect();
-    for n in nodes.iter().filter(|n| n.child.is_some()) {
-        for (b, expected) in reference.iter().enumerate() {
-            let got = block(&n.files.address, b as u64).map(|blk| block_hash(&blk));
-            assert_eq!(
-                got.as_ref(),
-                Some(expected),
-                "block {b} differs on {}",
-                n.files.id
-            );
-        }
-    }
+    network::network(dir, 4, 0)
 }
 
 fn query_a(node: &Node) -> String {
-    ok(&node.cli(&[
-        "chaincode",
-        "query",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["query","a"]}"#,
-    ]))
+    ok(&node.query("mycc", "a"))
 }
 
 #[test]
@@ -229,8 +75,7 @@ fn four_validators_agree_and_survive_one_crash() {
 }
 
 fn invoke(node: &Node, amount: &str) {
-    let ctor = format!(r#"{{"Args":["invoke","a","b","{amount}"]}}"#);
-    ok(&node.cli(&["chaincode", "invoke", "-n", "mycc", "-c", &ctor]));
+    node.invoke("mycc", amount);
 }
 
 #[test]
@@ -241,8 +86,8 @@ fn a_replica_killed_with_sigkill_restarts_and_catches_up_by_state_transfer() {
         // Small checkpoint period and log, as v0.6's BDD networks (K=2), so a
         // replica that missed a few batches learns it is behind quickly.
         n.env = vec![
-            ("CORE_PBFT_GENERAL_K", "2"),
-            ("CORE_PBFT_GENERAL_LOGMULTIPLIER", "2"),
+            ("CORE_PBFT_GENERAL_K".into(), "2".into()),
+            ("CORE_PBFT_GENERAL_LOGMULTIPLIER".into(), "2".into()),
         ];
         n.start();
     }
@@ -303,7 +148,7 @@ fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
     let dir = tempfile::tempdir().expect("dir");
     let mut nodes = network(dir.path());
     for n in &mut nodes {
-        n.env = vec![("CORE_PBFT_GENERAL_TIMEOUT_REQUEST", "3s")];
+        n.env = vec![("CORE_PBFT_GENERAL_TIMEOUT_REQUEST".into(), "3s".into())];
         n.start();
     }
     let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
@@ -347,20 +192,6 @@ fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
         "no view change logged on vp1:\n{}",
         nodes[1].log()
     );
-}
-
-/// A plain HTTP/1.1 GET over a TCP stream; returns the whole response.
-fn http_get(address: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).expect("connect operations");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut out = String::new();
-    stream.read_to_string(&mut out).expect("response");
-    out
 }
 
 #[test]
