@@ -25,7 +25,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A label set: fixed keys, values chosen by the caller from a small set.
@@ -34,6 +35,19 @@ type Labels = Vec<(&'static str, String)>;
 fn latency_histogram() -> Histogram {
     // 0.5 ms .. ~16 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// One peer's send queue in the peer transport, as sampled for
+/// [`Metrics::set_peer_send_queues`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSendQueue {
+    /// The peer's id (`vp1`), as its certificate names it.
+    pub peer: String,
+    /// Messages waiting in the queue now.
+    pub depth: usize,
+    /// Messages the queue dropped because it was full, since the
+    /// connection was registered.
+    pub dropped: u64,
 }
 
 /// The metrics handle. Clone it freely; all clones update one registry.
@@ -68,6 +82,10 @@ struct Inner {
     network_connections: Gauge,
     queue_depth: Family<Labels, Gauge>,
     dropped_frames: Family<Labels, Counter>,
+    peer_send_queue_depth: Family<Labels, Gauge>,
+    peer_dropped_frames: Family<Labels, Counter>,
+    /// The peers that have per-peer series now.
+    peer_series: Mutex<BTreeSet<String>>,
 }
 
 impl Default for Metrics {
@@ -168,6 +186,17 @@ impl Metrics {
                 "network_dropped_frames",
                 "Frames dropped, by queue or peer",
             ),
+            peer_send_queue_depth: reg(
+                &mut r,
+                "peer_send_queue_depth",
+                "Messages waiting in the send queue to a connected peer, by peer id",
+            ),
+            peer_dropped_frames: reg(
+                &mut r,
+                "peer_dropped_frames",
+                "Frames to a connected peer dropped, by peer id and reason",
+            ),
+            peer_series: Mutex::new(BTreeSet::new()),
             registry: Registry::default(),
         };
         Self(Arc::new(Inner {
@@ -290,6 +319,57 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// The transport's per-peer send queues (every registered peer): sets
+    /// each peer's `fabrik_peer_send_queue_depth` and adds its new drops to
+    /// `fabrik_peer_dropped_frames_total{reason="send-queue-full"}`. Series
+    /// of peers missing from `queues` are removed, so the label set stays
+    /// the connected peers. A count lower than the last one (a reconnect
+    /// started a fresh queue) restarts the peer's counter.
+    pub fn set_peer_send_queues(&self, queues: &[PeerSendQueue]) {
+        let inner = &self.0;
+        let mut series = inner
+            .peer_series
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let gone: Vec<String> = series
+            .iter()
+            .filter(|p| !queues.iter().any(|q| &q.peer == *p))
+            .cloned()
+            .collect();
+        for peer in gone {
+            inner.peer_send_queue_depth.remove(&peer_labels(&peer));
+            inner.peer_dropped_frames.remove(&peer_drop_labels(&peer));
+            series.remove(&peer);
+        }
+        for q in queues {
+            inner
+                .peer_send_queue_depth
+                .get_or_create(&peer_labels(&q.peer))
+                .set(gauge_value(q.depth as u64));
+            let labels = peer_drop_labels(&q.peer);
+            let reported = inner.peer_dropped_frames.get_or_create(&labels).get();
+            if q.dropped < reported {
+                inner.peer_dropped_frames.remove(&labels);
+            }
+            let counter = inner.peer_dropped_frames.get_or_create(&labels);
+            counter.inc_by(q.dropped.saturating_sub(counter.get()));
+            series.insert(q.peer.clone());
+        }
+    }
+}
+
+fn peer_labels(peer: &str) -> Labels {
+    vec![("peer", peer.to_string())]
+}
+
+fn peer_drop_labels(peer: &str) -> Labels {
+    vec![
+        ("peer", peer.to_string()),
+        ("reason", "send-queue-full".to_string()),
+    ]
+}
+
 fn reg<M: prometheus_client::registry::Metric + Clone + Default>(
     r: &mut Registry,
     name: &str,
@@ -339,5 +419,41 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }
+    }
+
+    fn queue(peer: &str, depth: usize, dropped: u64) -> PeerSendQueue {
+        PeerSendQueue {
+            peer: peer.into(),
+            depth,
+            dropped,
+        }
+    }
+
+    #[test]
+    fn per_peer_send_queue_series_follow_the_connected_peers() {
+        let m = Metrics::new();
+        m.set_peer_send_queues(&[queue("vp1", 3, 5), queue("vp2", 0, 0)]);
+        m.set_peer_send_queues(&[queue("vp1", 1, 7), queue("vp2", 0, 0)]);
+        let text = m.encode();
+        for needle in [
+            "fabrik_peer_send_queue_depth{peer=\"vp1\"} 1",
+            "fabrik_peer_send_queue_depth{peer=\"vp2\"} 0",
+            "fabrik_peer_dropped_frames_total{peer=\"vp1\",reason=\"send-queue-full\"} 7",
+            "fabrik_peer_dropped_frames_total{peer=\"vp2\",reason=\"send-queue-full\"} 0",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in\n{text}");
+        }
+        // vp2 disconnected; vp1 reconnected (a fresh queue with 2 drops).
+        m.set_peer_send_queues(&[queue("vp1", 0, 2)]);
+        let text = m.encode();
+        assert!(!text.contains("peer=\"vp2\""), "vp2 series kept:\n{text}");
+        assert!(
+            text.contains(
+                "fabrik_peer_dropped_frames_total{peer=\"vp1\",reason=\"send-queue-full\"} 2"
+            ),
+            "{text}"
+        );
+        m.set_peer_send_queues(&[]);
+        assert!(!m.encode().contains("peer=\""), "{}", m.encode());
     }
 }

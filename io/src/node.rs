@@ -297,9 +297,9 @@ async fn stopped(stopping: Arc<Latch>) {
     stopping.wait().await;
 }
 
-/// Every second: the consensus inbox depth, and the frames the transport
+/// Every second: the consensus inbox depth, the frames the transport
 /// dropped (a peer's send queue full) or its handlers refused since the
-/// last tick, as Prometheus series.
+/// last tick, and each connected peer's send queue, as Prometheus series.
 fn report_queues(
     network: &crate::net::Network,
     submitter: &consensus::Submitter,
@@ -316,6 +316,7 @@ fn report_queues(
             metrics.frames_dropped("peer-send-queue-full", d.saturating_sub(dropped));
             metrics.frames_dropped("refused-by-peer-handler", r.saturating_sub(refused));
             (dropped, refused) = (d, r);
+            metrics.set_peer_send_queues(&network.send_queues());
         }
     });
 }

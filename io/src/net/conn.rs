@@ -128,10 +128,7 @@ async fn serve(
         conn_id,
         id: id.to_string(),
         initiator,
-        sender: PeerSender {
-            tx: queue_tx,
-            conn: conn.clone(),
-        },
+        sender: PeerSender::new(queue_tx, conn.clone()),
         inbox: inbox_tx,
         registered: false,
         stop: false,
@@ -281,8 +278,7 @@ impl Effects<Handler> for ConnEffects {
     async fn perform(&mut self, output: Output) {
         match output {
             Output::Send(msg) => {
-                if self.sender.tx.try_send(msg).is_err() {
-                    self.shared.count_drop();
+                if !self.sender.try_queue(&self.shared, msg) {
                     tracing::debug!("send queue of peer {} full; message dropped", self.id);
                 }
             }

@@ -15,7 +15,9 @@
 //!   with the sender's certified id ([`Inbound`]).
 //!
 //! Every queue is bounded: a full per-peer send queue or a full consensus /
-//! sync inbox drops the message and counts it ([`Network::dropped`]).
+//! sync inbox drops the message and counts it ([`Network::dropped`]); each
+//! registered peer's send queue also keeps its own depth and drop count
+//! ([`Network::send_queues`], the per-peer metrics).
 //!
 //! [`core::peer::Handler`]: fabrik_core::peer::Handler
 //! [`core::peer::Discovery`]: fabrik_core::peer::Discovery
@@ -31,6 +33,7 @@ pub mod tls;
 
 use crate::config::Config;
 use crate::driver::Clock;
+use crate::metrics::PeerSendQueue;
 use crate::store::Store;
 use crate::sync::{AtomicU64, Ordering};
 use fabrik_proto::protos::{BlockchainInfo, Message, PeerEndpoint, peer_endpoint};
@@ -95,6 +98,37 @@ pub enum NetError {
 pub struct PeerSender {
     tx: mpsc::Sender<Message>,
     conn: quinn::Connection,
+    /// Messages this connection's queue refused because it was full.
+    dropped: Arc<AtomicU64>,
+}
+
+impl PeerSender {
+    fn new(tx: mpsc::Sender<Message>, conn: quinn::Connection) -> Self {
+        Self {
+            tx,
+            conn,
+            dropped: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Queues `msg` without waiting; a full (or closed) queue drops it and
+    /// counts the drop here and in the node-wide total.
+    fn try_queue(&self, shared: &Shared, msg: Message) -> bool {
+        if self.tx.try_send(msg).is_ok() {
+            return true;
+        }
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        shared.count_drop();
+        false
+    }
+
+    fn stats(&self, peer: &str) -> PeerSendQueue {
+        PeerSendQueue {
+            peer: peer.to_string(),
+            depth: self.tx.max_capacity() - self.tx.capacity(),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Transport settings taken from the configuration.
@@ -244,10 +278,11 @@ impl Network {
             .registry
             .sender(to)
             .ok_or_else(|| SendError::NotConnected(to.to_string()))?;
-        sender.tx.try_send(msg).map_err(|_| {
-            self.shared.count_drop();
-            SendError::QueueFull(to.to_string())
-        })
+        if sender.try_queue(&self.shared, msg) {
+            Ok(())
+        } else {
+            Err(SendError::QueueFull(to.to_string()))
+        }
     }
 
     /// Queues `msg` for every connected peer of `kind` (`Undefined` = all,
@@ -256,10 +291,9 @@ impl Network {
         let targets = self.shared.registry.senders(|e| is_kind(e, kind));
         let mut queued = 0;
         for (id, sender) in targets {
-            if sender.tx.try_send(msg.clone()).is_ok() {
+            if sender.try_queue(&self.shared, msg.clone()) {
                 queued += 1;
             } else {
-                self.shared.count_drop();
                 tracing::debug!(peer = %id, "send queue full; broadcast message dropped");
             }
         }
@@ -275,6 +309,20 @@ impl Network {
     /// Messages dropped so far because a queue was full.
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The send queue of every registered peer, in id order: its depth now
+    /// and the messages it dropped because it was full. Only peers with a
+    /// registered connection (certified by the network CA) are listed, so
+    /// the list is bounded by the network's membership; a peer that
+    /// disconnects leaves it, and a reconnect starts a fresh count.
+    pub fn send_queues(&self) -> Vec<PeerSendQueue> {
+        self.shared
+            .registry
+            .senders(|_| true)
+            .iter()
+            .map(|(id, sender)| sender.stats(id))
+            .collect()
     }
 
     /// Peer messages the handlers refused so far.
