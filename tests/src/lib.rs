@@ -2,7 +2,9 @@
 //! workspace binaries, free ports, and a running `peerd` process with its
 //! own data directory that is killed when dropped.
 
+pub mod faults;
 pub mod network;
+
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -361,6 +363,12 @@ pub struct Client {
 impl Client {
     /// Connects to the peer's main gRPC address; `None` if it does not answer.
     pub fn connect(address: &str) -> Option<Self> {
+        Self::connect_with_timeout(address, Duration::from_secs(30))
+    }
+
+    /// As [`Client::connect`], with every call giving up after `timeout`
+    /// (a paused peer never answers).
+    pub fn connect_with_timeout(address: &str, timeout: Duration) -> Option<Self> {
         use fabrik_proto::protos::{
             devops_client::DevopsClient, openchain_client::OpenchainClient,
         };
@@ -371,8 +379,8 @@ impl Client {
         let channel = rt.block_on(async {
             tonic::transport::Endpoint::from_shared(format!("http://{address}"))
                 .ok()?
-                .connect_timeout(Duration::from_secs(2))
-                .timeout(Duration::from_secs(30))
+                .connect_timeout(Duration::from_secs(2).min(timeout))
+                .timeout(timeout)
                 .connect()
                 .await
                 .ok()
