@@ -363,10 +363,12 @@ pub fn node_config(spec: &TestnetSpec, node: &NodeFiles, root: &str) -> String {
 
 /// A compose file running the network as containers of an image holding
 /// `peerd` (build it yourself and tag it `fabrik/peerd`). Each node's
-/// directory is mounted at /etc/fabrik; addresses are the service names.
+/// directory is mounted at /etc/fabrik, so every file the config names by
+/// its host path is named again by its path in the container; addresses
+/// are the service names; published ports listen on 127.0.0.1 only.
 pub fn docker_compose(spec: &TestnetSpec, nodes: &[NodeFiles]) -> String {
     let mut out = String::from(
-        "# fabrik test network (made by `peerd testnet`). Needs an image `fabrik/peerd`\n# with peerd on its PATH. Run: docker compose up\nservices:\n",
+        "# fabrik test network (made by `peerd testnet`). Needs an image `fabrik/peerd`\n# with a static peerd at /usr/local/bin/peerd. Run: docker-compose up\nservices:\n",
     );
     let root = nodes.first().map_or("vp0", |n| n.id.as_str());
     for node in nodes {
@@ -374,8 +376,13 @@ pub fn docker_compose(spec: &TestnetSpec, nodes: &[NodeFiles]) -> String {
         let rest_port = node.rest.rsplit(':').next().unwrap_or("7050");
         let _ = write!(
             out,
-            "  {id}:\n    image: fabrik/peerd\n    hostname: {id}\n    command: [\"peerd\", \"node\", \"start\", \"--config\", \"/etc/fabrik/peerd.toml\"]\n    volumes:\n      - ./{id}:/etc/fabrik\n    environment:\n      CORE_PEER_LISTENADDRESS: \"0.0.0.0:7051\"\n      CORE_PEER_ADDRESS: \"{id}:7051\"\n      CORE_PEER_DISCOVERY_ROOTNODE: \"{root}:7051\"\n      CORE_PEER_FILESYSTEMPATH: \"/var/fabrik/production\"\n      CORE_PEER_VALIDATOR_EVENTS_ADDRESS: \"0.0.0.0:7053\"\n      CORE_REST_ADDRESS: \"0.0.0.0:7050\"\n      CORE_OPERATIONS_ADDRESS: \"0.0.0.0:9443\"\n      CORE_PEER_TLS_CERT_FILE: \"/etc/fabrik/node.crt\"\n      CORE_PEER_TLS_KEY_FILE: \"/etc/fabrik/node.key\"\n      CORE_PEER_TLS_ROOTCERT_FILE: \"/etc/fabrik/ca.crt\"\n    ports:\n      - \"{host_port}:7051/tcp\"\n      - \"{host_port}:7051/udp\"\n      - \"{rest_port}:7050/tcp\"\n",
+            "  {id}:\n    image: fabrik/peerd\n    hostname: {id}\n    command: [\"peerd\", \"node\", \"start\", \"--config\", \"/etc/fabrik/peerd.toml\"]\n    volumes:\n      - ./{id}:/etc/fabrik\n    environment:\n      CORE_PEER_LISTENADDRESS: \"0.0.0.0:7051\"\n      CORE_PEER_ADDRESS: \"{id}:7051\"\n      CORE_PEER_DISCOVERY_ROOTNODE: \"{root}:7051\"\n      CORE_PEER_FILESYSTEMPATH: \"/var/fabrik/production\"\n      CORE_PEER_VALIDATOR_EVENTS_ADDRESS: \"0.0.0.0:7053\"\n      CORE_REST_ADDRESS: \"0.0.0.0:7050\"\n      CORE_OPERATIONS_ADDRESS: \"0.0.0.0:9443\"\n      CORE_PEER_TLS_CERT_FILE: \"/etc/fabrik/node.crt\"\n      CORE_PEER_TLS_KEY_FILE: \"/etc/fabrik/node.key\"\n      CORE_PEER_TLS_ROOTCERT_FILE: \"/etc/fabrik/ca.crt\"\n{signing}    ports:\n      - \"127.0.0.1:{host_port}:7051/tcp\"\n      - \"127.0.0.1:{host_port}:7051/udp\"\n      - \"127.0.0.1:{rest_port}:7050/tcp\"\n",
             id = node.id,
+            signing = if node.validator {
+                format!("      CORE_PBFT_KEYS_SIGNING: \"/etc/fabrik/{PBFT_KEY}\"\n")
+            } else {
+                String::new()
+            },
         );
     }
     let _ = spec;
@@ -427,7 +434,10 @@ mod tests {
         }
         assert_eq!(nodes[1].address, "127.0.0.1:30010");
         let compose = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
-        assert!(compose.contains("  nvp0:\n") && compose.contains("30040:7051/udp"));
+        assert!(compose.contains("  nvp0:\n") && compose.contains("127.0.0.1:30040:7051/udp"));
+        // Every file a node's config names must be renamed for the mount.
+        assert!(compose.contains("CORE_PBFT_KEYS_SIGNING: \"/etc/fabrik/pbft.key\""));
+        assert_eq!(compose.matches("CORE_PBFT_KEYS_SIGNING").count(), 4);
         assert!(
             generate(&spec(dir.path())).is_err(),
             "refuses to overwrite a network"
