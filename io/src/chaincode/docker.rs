@@ -214,26 +214,7 @@ impl DockerVm {
     /// Text naming the chaincode: no package, an invalid one, or a binary
     /// that cannot run `FROM scratch` (when there is no process fallback).
     pub fn plan(&self, chaincode: &str, code_package: Option<&[u8]>) -> Result<Plan, String> {
-        let bytes = code_package.filter(|b| !b.is_empty()).ok_or_else(|| {
-            format!("cannot launch chaincode {chaincode}: its deploy transaction carries no code package")
-        })?;
-        let pkg = super::package::unpack(bytes)
-            .map_err(|e| format!("cannot launch chaincode {chaincode}: {e}"))?;
-        let binary = pkg.binary().unwrap_or_default();
-        match (context::binary_kind(binary), self.settings.process_fallback) {
-            (BinaryKind::Static, _) => Ok(Plan::Container(binary.to_vec())),
-            (_, true) => Ok(Plan::Process),
-            (kind, false) => Err(format!(
-                "cannot run chaincode {chaincode} in Docker: its binary is {}; a FROM scratch image needs a \
-                 statically linked Linux executable (build it with RUSTFLAGS=\"-C target-feature=+crt-static\" \
-                 and --target x86_64-unknown-linux-gnu, see the README), or set chaincode.mode = \"process\"",
-                if kind == BinaryKind::Dynamic {
-                    "dynamically linked"
-                } else {
-                    "not an ELF executable"
-                }
-            )),
-        }
+        plan(chaincode, code_package, self.settings.process_fallback)
     }
 
     /// Starts chaincode `chaincode` in a fresh container, building its image
@@ -329,7 +310,12 @@ impl DockerVm {
             forcerm: true,
             ..Default::default()
         };
-        let fail = |e: String| format!("cannot build image {image} for chaincode {chaincode}: {e}");
+        let fail = |e: String| {
+            format!(
+                "cannot build image {image} for chaincode {chaincode}: {e}; {}",
+                context::BUILD_RETRY
+            )
+        };
         let stream = self
             .docker
             .build_image(options, None, Some(bollard::body_full(tar.into())));
@@ -340,10 +326,11 @@ impl DockerVm {
                 Ok(())
             }
             Ok(Err(e)) => Err(fail(e)),
-            Err(_) => Err(fail(format!(
-                "the build took longer than {:?} (chaincode.startuptimeout)",
+            Err(_) => Err(format!(
+                "cannot build image {image} for chaincode {chaincode}: the build took longer than {:?}; \
+                 raise chaincode.startuptimeout, or check that the Docker engine is not overloaded (`docker info`)",
                 s.build_timeout
-            ))),
+            )),
         }
     }
 
@@ -438,6 +425,36 @@ impl DockerVm {
     }
 }
 
+/// How `chaincode` must run, judged from its code package.
+fn plan(
+    chaincode: &str,
+    code_package: Option<&[u8]>,
+    process_fallback: bool,
+) -> Result<Plan, String> {
+    let bytes = code_package.filter(|b| !b.is_empty()).ok_or_else(|| {
+        format!(
+            "cannot launch chaincode {chaincode}: its deploy transaction carries no code package"
+        )
+    })?;
+    let pkg = super::package::unpack(bytes)
+        .map_err(|e| format!("cannot launch chaincode {chaincode}: {e}"))?;
+    let binary = pkg.binary().unwrap_or_default();
+    match (context::binary_kind(binary), process_fallback) {
+        (BinaryKind::Static, _) => Ok(Plan::Container(binary.to_vec())),
+        (_, true) => Ok(Plan::Process),
+        (kind, false) => Err(format!(
+            "cannot run chaincode {chaincode} in Docker: its binary is {}; a FROM scratch image needs a \
+             statically linked Linux executable (build it with RUSTFLAGS=\"-C target-feature=+crt-static\" \
+             and --target x86_64-unknown-linux-gnu, see the README), or set chaincode.mode = \"process\"",
+            if kind == BinaryKind::Dynamic {
+                "dynamically linked".to_string()
+            } else {
+                context::not_elf_description(binary)
+            }
+        )),
+    }
+}
+
 /// Follows a build's output stream, logging each step; the first error.
 async fn follow_build<S>(image: &str, mut stream: S) -> Result<(), String>
 where
@@ -475,9 +492,104 @@ pub async fn list_containers(
     network_id: &str,
     peer_id: &str,
 ) -> Result<Vec<String>, String> {
+    containers_matching(docker, context::owner_filter(network_id, peer_id)).await
+}
+
+/// Names of the containers (any state) of every peer of network `network_id`.
+///
+/// # Errors
+/// The engine's error as text.
+pub async fn list_network_containers(
+    docker: &Docker,
+    network_id: &str,
+) -> Result<Vec<String>, String> {
+    containers_matching(docker, context::network_filter(network_id)).await
+}
+
+/// Tags (or ids, when untagged) of the images of every peer of network
+/// `network_id`.
+///
+/// # Errors
+/// The engine's error as text.
+pub async fn list_network_images(docker: &Docker, network_id: &str) -> Result<Vec<String>, String> {
+    images_matching(docker, context::network_filter(network_id)).await
+}
+
+/// Removes every container and image of every peer of network
+/// `network_id` (for tests and tooling); how many objects were removed.
+///
+/// # Errors
+/// The engine's error as text.
+pub async fn purge_network(docker: &Docker, network_id: &str) -> Result<usize, String> {
+    let containers = list_network_containers(docker, network_id).await?;
+    let images = list_network_images(docker, network_id).await?;
+    Ok(remove_all(docker, containers, images).await)
+}
+
+/// Every chaincode container and image of any fabrik peer, with the
+/// `peer.networkId` it is labelled with: `(network, kind, name)`, kind
+/// being `container` or `image` (for tests that look for leftovers).
+///
+/// # Errors
+/// The engine's error as text.
+pub async fn list_all_owned(
+    docker: &Docker,
+) -> Result<Vec<(String, &'static str, String)>, String> {
+    let filter = HashMap::from([(
+        "label".to_string(),
+        vec![context::LABEL_NETWORK.to_string()],
+    )]);
     let options = ListContainersOptions {
         all: true,
-        filters: Some(context::owner_filter(network_id, peer_id)),
+        filters: Some(filter.clone()),
+        ..Default::default()
+    };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = ListImagesOptions {
+        filters: Some(filter),
+        ..Default::default()
+    };
+    let images = docker
+        .list_images(Some(options))
+        .await
+        .map_err(|e| e.to_string())?;
+    let network = |labels: Option<&HashMap<String, String>>| {
+        labels
+            .and_then(|l| l.get(context::LABEL_NETWORK))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    for c in containers {
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .cloned()
+            .unwrap_or_default();
+        out.push((
+            network(c.labels.as_ref()),
+            "container",
+            name.trim_start_matches('/').to_string(),
+        ));
+    }
+    for i in images {
+        let name = i.repo_tags.first().cloned().unwrap_or_else(|| i.id.clone());
+        out.push((network(Some(&i.labels)), "image", name));
+    }
+    Ok(out)
+}
+
+async fn containers_matching(
+    docker: &Docker,
+    filters: HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, String> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(filters),
         ..Default::default()
     };
     let list = docker
@@ -503,8 +615,15 @@ pub async fn list_images(
     network_id: &str,
     peer_id: &str,
 ) -> Result<Vec<String>, String> {
+    images_matching(docker, context::owner_filter(network_id, peer_id)).await
+}
+
+async fn images_matching(
+    docker: &Docker,
+    filters: HashMap<String, Vec<String>>,
+) -> Result<Vec<String>, String> {
     let options = ListImagesOptions {
-        filters: Some(context::owner_filter(network_id, peer_id)),
+        filters: Some(filters),
         ..Default::default()
     };
     let list = docker
@@ -523,15 +642,22 @@ pub async fn list_images(
 /// # Errors
 /// The engine's error as text.
 pub async fn purge(docker: &Docker, network_id: &str, peer_id: &str) -> Result<usize, String> {
+    let containers = list_containers(docker, network_id, peer_id).await?;
+    let images = list_images(docker, network_id, peer_id).await?;
+    Ok(remove_all(docker, containers, images).await)
+}
+
+/// Force-removes `containers`, then `images`; how many went.
+async fn remove_all(docker: &Docker, containers: Vec<String>, images: Vec<String>) -> usize {
     let mut removed = 0;
-    for name in list_containers(docker, network_id, peer_id).await? {
+    for name in containers {
         let options = RemoveContainerOptions {
             force: true,
             ..Default::default()
         };
         removed += usize::from(docker.remove_container(&name, Some(options)).await.is_ok());
     }
-    for image in list_images(docker, network_id, peer_id).await? {
+    for image in images {
         let options = RemoveImageOptions {
             force: true,
             ..Default::default()
@@ -543,7 +669,7 @@ pub async fn purge(docker: &Docker, network_id: &str, peer_id: &str) -> Result<u
                 .is_ok(),
         );
     }
-    Ok(removed)
+    removed
 }
 
 /// Labels of container `name`, when it exists.
@@ -610,6 +736,52 @@ mod tests {
         let err = socket_path("tcp://127.0.0.1:2375").unwrap_err();
         assert!(err.contains("not a local unix socket"), "{err}");
         assert!(socket_path("unix://relative").is_err());
+    }
+
+    fn build_info(stream: Option<&str>, error: Option<&str>) -> bollard::models::BuildInfo {
+        bollard::models::BuildInfo {
+            stream: stream.map(str::to_string),
+            error_detail: error.map(|m| bollard::models::ErrorDetail {
+                message: Some(m.to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_build_reports_the_engines_first_error() {
+        let lines = vec![
+            Ok(build_info(Some("Step 1/3 : FROM scratch\n"), None)),
+            Ok(build_info(None, Some("no space left on device"))),
+            Ok(build_info(Some("never read\n"), None)),
+        ];
+        let got = follow_build("img", futures::stream::iter(lines)).await;
+        assert_eq!(got, Err("no space left on device".to_string()));
+        let fine = vec![Ok(build_info(Some("Successfully built 0123\n"), None))];
+        assert_eq!(
+            follow_build("img", futures::stream::iter(fine)).await,
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_binary_that_cannot_run_from_scratch_is_refused_by_name() {
+        let script = super::super::package::build(b"#!/bin/sh\nexec true\n", "run.sh").unwrap();
+        let Err(e) = plan("cc1", Some(&script), false) else {
+            panic!("a script was accepted");
+        };
+        assert!(
+            e.starts_with(
+                "cannot run chaincode cc1 in Docker: its binary is a script (`#!/bin/sh`), not a compiled executable; "
+            ),
+            "{e}"
+        );
+        assert!(e.ends_with("or set chaincode.mode = \"process\""), "{e}");
+        let Err(e) = plan("cc2", None, false) else {
+            panic!("no package was accepted");
+        };
+        assert!(e.contains("cc2") && e.contains("no code package"), "{e}");
     }
 
     #[test]

@@ -17,16 +17,37 @@ pub const BINARY_PATH: &str = "/chaincode";
 pub const USER: &str = "65534:65534";
 /// Longest name component kept as is; longer ones are replaced by a hash.
 const MAX_COMPONENT: usize = 128;
+/// Longest image name the engine accepts: it refuses a repository name of
+/// more than 255 characters counted with the implied `docker.io/library/`.
+const MAX_NAME: usize = 255 - "docker.io/library/".len();
+/// Longest network and peer parts kept in a name that would be too long.
+const MAX_OWNER_PART: usize = 85;
+/// The next step after the engine failed to build an image.
+pub const BUILD_RETRY: &str = "check the Docker engine (`docker info`: is it healthy, \
+    is there free disk space?), then retry: deploy the chaincode again, or, if it is \
+    already deployed, use it again and the peer rebuilds the image";
 
 /// `<networkId>-<peerId>-<name>` as a valid Docker image and container name
 /// (lowercase; characters other than `[a-z0-9_.-]` become `-`; a component
-/// longer than 128 characters is replaced by the hex of its hash).
+/// longer than 128 characters is replaced by the hex of its hash). A name
+/// longer than the engine accepts (237 characters: a long network or peer
+/// id beside a 128-character chaincode name) keeps at most 85 characters of
+/// the network and peer parts and ends with a hash of all three instead of
+/// the chaincode name; the labels still carry every full value.
 pub fn image_name(network_id: &str, peer_id: &str, chaincode: &str) -> String {
-    [network_id, peer_id, chaincode]
-        .iter()
-        .map(|c| component(c))
-        .collect::<Vec<_>>()
-        .join("-")
+    let parts = [network_id, peer_id, chaincode].map(component);
+    let name = parts.join("-");
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    let owner = |part: &str| {
+        let cut = &part[..part.len().min(MAX_OWNER_PART)];
+        cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_string()
+    };
+    let whole = [network_id, peer_id, chaincode].join("\0");
+    let digest = hex::encode(&fabrik_core::crypto::hash(whole.as_bytes())[..32]);
+    format!("{}-{}-{digest}", owner(&parts[0]), owner(&parts[1]))
 }
 
 /// One name component, made safe for Docker.
@@ -62,6 +83,14 @@ pub fn labels(network_id: &str, peer_id: &str, chaincode: &str) -> HashMap<Strin
     ])
 }
 
+/// Label filter selecting everything every peer of network `network_id` owns.
+pub fn network_filter(network_id: &str) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_NETWORK}={network_id}")],
+    )])
+}
+
 /// Label filters (`label=k=v`) selecting everything one peer owns.
 pub fn owner_filter(network_id: &str, peer_id: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([(
@@ -88,13 +117,16 @@ pub fn dockerfile(labels: &HashMap<String, String>) -> String {
     )
 }
 
-/// A Dockerfile string literal: `"..."` with `"`, `\` escaped and no newlines.
+/// A Dockerfile string literal: `"..."` with `"`, `\` and `$` escaped (the
+/// builder substitutes variables in double quotes: a `$` in a peer or
+/// network id would change the label or, as `${`, fail the build) and no
+/// newlines.
 fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
         match c {
-            '"' | '\\' => {
+            '"' | '\\' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -180,6 +212,41 @@ pub fn binary_kind(binary: &[u8]) -> BinaryKind {
     BinaryKind::Static
 }
 
+/// What a binary that is not an ELF executable looks like, for the error
+/// that refuses to build its image.
+pub fn not_elf_description(binary: &[u8]) -> String {
+    const MACH_O: [[u8; 4]; 4] = [
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xcf, 0xfa, 0xed, 0xfe],
+    ];
+    if binary.is_empty() {
+        return "empty".into();
+    }
+    if let Some(script) = binary.strip_prefix(b"#!") {
+        let line = script.split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = String::from_utf8_lossy(line);
+        return format!(
+            "a script (`#!{}`), not a compiled executable",
+            tail(line.trim(), 60)
+        );
+    }
+    if binary
+        .get(..4)
+        .is_some_and(|m| MACH_O.iter().any(|k| k == m))
+    {
+        return "a Mach-O executable (built for macOS), not a Linux one".into();
+    }
+    if binary.starts_with(b"MZ") {
+        return "a Windows executable, not a Linux one".into();
+    }
+    if binary.starts_with(b"\x7fELF") {
+        return "a truncated or damaged ELF file".into();
+    }
+    "not an ELF executable".into()
+}
+
 /// Keeps at most the last `max` bytes of `text`, on a character boundary.
 pub fn tail(text: &str, max: usize) -> &str {
     let mut start = text.len().saturating_sub(max);
@@ -207,6 +274,26 @@ mod tests {
             name.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
+    }
+
+    #[test]
+    fn names_never_exceed_what_the_engine_accepts() {
+        let cc = "ab".repeat(64);
+        for (net, peer) in [
+            ("n".repeat(105), "vp0".to_string()),
+            ("n".repeat(128), "p".repeat(128)),
+            ("n.".repeat(60), "p_".repeat(64)),
+        ] {
+            let name = image_name(&net, &peer, &cc);
+            assert!(name.len() <= MAX_NAME, "{} characters: {name}", name.len());
+            assert!(name.ends_with(|c: char| c.is_ascii_alphanumeric()));
+            assert!(!name.contains(".-") && !name.contains("_-"), "{name}");
+            assert_ne!(name, image_name(&net, &peer, &"cd".repeat(64)));
+            assert_ne!(name, image_name(&net, "other", &cc));
+        }
+        let fits = image_name(&"n".repeat(104), "vp0", &cc);
+        assert_eq!(fits.len(), 237);
+        assert!(fits.ends_with(&cc), "a name that fits is kept whole");
     }
 
     #[test]
@@ -257,6 +344,23 @@ mod tests {
              \"org.fabrik.network\"=\"n\\\"et\" \"org.fabrik.peer\"=\"vp0\"\n"
         );
         assert_eq!(quoted("a\\b\nc"), "\"a\\\\b c\"");
+        assert_eq!(quoted("n${x"), "\"n\\${x\"");
+    }
+
+    #[test]
+    fn non_elf_binaries_are_described() {
+        assert_eq!(
+            not_elf_description(b"#!/bin/sh\necho hi\n"),
+            "a script (`#!/bin/sh`), not a compiled executable"
+        );
+        assert!(not_elf_description(&[0xcf, 0xfa, 0xed, 0xfe, 7]).contains("Mach-O"));
+        assert!(not_elf_description(b"MZ\x90\0").contains("Windows"));
+        assert_eq!(not_elf_description(b""), "empty");
+        assert_eq!(
+            not_elf_description(b"\x7fELF"),
+            "a truncated or damaged ELF file"
+        );
+        assert_eq!(not_elf_description(b"hello"), "not an ELF executable");
     }
 
     fn elf64(interp: bool) -> Vec<u8> {
