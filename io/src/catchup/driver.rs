@@ -190,6 +190,14 @@ impl<T: SyncTransport> CatchUpDriver<T> {
     async fn feed(&mut self, input: Input) {
         if matches!(input, Input::Start { .. }) {
             self.set_invalid(true);
+            if let Some(delay) = super::delay::before_transfer() {
+                tracing::warn!(
+                    ?delay,
+                    "{}: TEST HOOK delaying this state transfer",
+                    super::delay::ENV
+                );
+                tokio::time::sleep(delay).await;
+            }
         }
         self.handle(input);
         self.drain().await;

@@ -3,10 +3,12 @@
 //! `SYNC_STATE_GET_SNAPSHOT` from the store ([`serve`]), and the driver
 //! that runs the pure `fabrik_core::statetransfer::StateTransfer` machine
 //! over a [`SyncTransport`] and the durable [`crate::store::Store`]
-//! ([`driver`]).
+//! ([`driver`]). [`delay`] is a debug-build-only hook that slows transfers
+//! for end-to-end tests.
 //!
 //! (Named `catchup` because `crate::sync` is the std/loom shim.)
 
+pub mod delay;
 pub mod driver;
 pub mod serve;
 
