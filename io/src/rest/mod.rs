@@ -1,15 +1,17 @@
 //! The REST server on `rest.address` (reference §6.1): v0.6's routes
 //! `/chain`, `/chain/blocks/{id}`, `/transactions/{id}`, `/network/peers`
 //! and JSON-RPC `POST /chaincode` (in [`rpc`]), plus our server-sent events
-//! stream `GET /events` (in [`sse`]).
+//! stream `GET /events` (in [`sse`]) and the block explorer page at `GET /`
+//! and `GET /explorer` (in [`explorer`]).
 //!
 //! Routing is done by hand in one axum fallback handler so that every
 //! response — unknown routes and wrong methods included — gets v0.6's
 //! headers (`Content-Type: application/json`, `Access-Control-Allow-Origin:
 //! *`, `Access-Control-Allow-Headers: accept, content-type`) and v0.6's 404
-//! body. Request bodies are limited to [`BODY_LIMIT`] bytes. Ledger reads run
+//! body (the explorer's files keep their own content types). Request bodies are limited to [`BODY_LIMIT`] bytes. Ledger reads run
 //! on the blocking pool.
 
+pub mod explorer;
 pub mod rpc;
 pub mod sse;
 pub mod start;
@@ -99,6 +101,8 @@ pub enum Route {
     Chaincode,
     /// GET /events
     Events,
+    /// GET /, /explorer and the explorer's files.
+    Explorer(explorer::Asset),
     /// Anything else.
     NotFound,
 }
@@ -113,6 +117,7 @@ impl Route {
             Route::Peers => "/network/peers",
             Route::Chaincode => "/chaincode",
             Route::Events => "/events",
+            Route::Explorer(_) => "/explorer",
             Route::NotFound => "unknown",
         }
     }
@@ -128,6 +133,9 @@ impl Route {
 
 /// The route `path` names (method not considered).
 pub fn route(path: &str) -> Route {
+    if let Some(asset) = explorer::Asset::at(path) {
+        return Route::Explorer(asset);
+    }
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     match segments.as_slice() {
         ["chain"] => Route::Chain,
@@ -180,6 +188,7 @@ fn error(status: u16, msg: &str) -> Response {
 async fn dispatch(State(state): State<RestState>, req: Request) -> Response {
     let route = route(req.uri().path());
     let label = route.label();
+    let explorer = matches!(route, Route::Explorer(_));
     let method = req.method().clone();
     let mut response = if method == Method::OPTIONS && route != Route::NotFound {
         preflight(&route)
@@ -188,7 +197,7 @@ async fn dispatch(State(state): State<RestState>, req: Request) -> Response {
     } else {
         handle(&state, route, req).await
     };
-    add_headers(&mut response);
+    add_headers(&mut response, explorer);
     let status = response.status().as_u16();
     tracing::debug!(%method, route = label, status, "REST request");
     state.metrics.rest_request(label, status);
@@ -206,9 +215,12 @@ fn preflight(route: &Route) -> Response {
     r
 }
 
-fn add_headers(response: &mut Response) {
+fn add_headers(response: &mut Response, explorer: bool) {
+    let own_type = explorer && response.status() == StatusCode::OK;
     let h = response.headers_mut();
-    if !h.contains_key(header::CONTENT_TYPE) || h[header::CONTENT_TYPE] != "text/event-stream" {
+    if !own_type
+        && (!h.contains_key(header::CONTENT_TYPE) || h[header::CONTENT_TYPE] != "text/event-stream")
+    {
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -232,6 +244,7 @@ async fn handle(state: &RestState, route: Route, req: Request) -> Response {
         Route::Peers => peers(state),
         Route::Chaincode => chaincode(state, req.into_body()).await,
         Route::Events => sse::events(state, req.uri().query().unwrap_or("")),
+        Route::Explorer(asset) => explorer::serve(asset),
         Route::NotFound => error(404, "Openchain endpoint not found."),
     }
 }
@@ -344,6 +357,9 @@ mod tests {
         assert_eq!(route("/chain/"), Route::NotFound);
         assert_eq!(route("/devops/invoke"), Route::NotFound);
         assert_eq!(route("/chain/blocks/"), Route::NotFound);
+        assert_eq!(route("/explorer"), Route::Explorer(explorer::Asset::Index));
+        assert_eq!(route("/"), Route::Explorer(explorer::Asset::Index));
+        assert_eq!(route("/explorer/x"), Route::NotFound);
         assert_eq!(Route::Block("1".into()).label(), "/chain/blocks/{id}");
     }
 
