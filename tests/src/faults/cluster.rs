@@ -1,20 +1,22 @@
 //! A fabrik network run as Docker containers for the fault matrix: one
 //! `FROM scratch` image holding a static `peerd` and example02, one
-//! container per validator on a private bridge network made for the run,
-//! and the faults the matrix injects (SIGKILL, SIGTERM, pause, network
-//! disconnect, partitions) through the engine's API.
+//! container per validator, and the faults the matrix injects (SIGKILL,
+//! SIGTERM, pause, network disconnect, partitions) through the engine's API.
 //!
-//! Peers address each other by host name (`vp0:7051`), so a partition is
-//! made by moving containers from the shared network onto one network per
-//! side: the engine's DNS then resolves only the names on the same side,
-//! and the peers' QUIC connections across the cut die with the old
-//! addresses. Everything created carries the label [`LABEL`] and is removed
-//! when the [`Cluster`] is dropped.
+//! Every pair of nodes has a private bridge network of its own, and each
+//! node's `/etc/hosts` names every other node by its address on their
+//! pair's network. Cutting a link is then taking the two nodes off their
+//! pair's network: links inside a side of a partition keep their addresses
+//! and connections, links across it go silent, as in a real partition.
+//! Subnets come from a block reserved across test processes
+//! ([`crate::network::reserve_base_port`]), so clusters running side by
+//! side never overlap. Everything created carries the label [`LABEL`] and
+//! is removed when the [`Cluster`] is dropped.
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, KillContainerOptions, LogsOptions,
@@ -39,8 +41,8 @@ pub struct Cluster {
     prefix: String,
     image: String,
     files: Vec<NodeFiles>,
-    /// Networks made for partitions, removed on heal.
-    side_networks: Vec<String>,
+    /// Second octet of this cluster's subnets: 10.<octet>.<pair>.0/24.
+    octet: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -70,6 +72,7 @@ impl Cluster {
             .map_err(|e| format!("tokio runtime: {e}"))?;
         let docker = Docker::connect_with_local_defaults()
             .map_err(|e| format!("cannot reach the Docker engine: {e}"))?;
+        rt.block_on(sweep_leftovers(&docker));
         let image = rt.block_on(build_image(&docker, binaries))?;
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let files = testnet::generate(&TestnetSpec {
@@ -81,20 +84,24 @@ impl Cluster {
         })
         .map_err(|e| format!("testnet: {e}"))?;
         let prefix = format!("fabrik-fm-{}-{}", std::process::id(), unique());
+        let slot = (crate::network::reserve_base_port() - 20_000) / 80;
         let cluster = Self {
             rt,
             docker,
             prefix,
             image,
             files,
-            side_networks: Vec::new(),
+            octet: 100 + slot,
             _dir: dir,
         };
-        cluster
-            .rt
-            .block_on(cluster.create_network(&cluster.shared_network()))?;
+        for (i, j) in cluster.pairs() {
+            cluster.rt.block_on(cluster.create_pair_network(i, j))?;
+        }
         for i in 0..validators {
             cluster.rt.block_on(cluster.create_node(i, env))?;
+            for j in (0..validators).filter(|&j| j != i && j != cluster.first_peer(i)) {
+                cluster.rt.block_on(cluster.join(i, j))?;
+            }
         }
         for i in 0..validators {
             cluster.start_node(i)?;
@@ -121,33 +128,80 @@ impl Cluster {
         format!("{}-{}", self.prefix, self.files[i].id)
     }
 
-    fn shared_network(&self) -> String {
-        format!("{}-net", self.prefix)
+    /// Every pair of nodes, each once.
+    fn pairs(&self) -> Vec<(usize, usize)> {
+        let n = self.len();
+        (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .collect()
+    }
+
+    fn pair_index(&self, i: usize, j: usize) -> usize {
+        let (a, b) = (i.min(j), i.max(j));
+        self.pairs()
+            .iter()
+            .position(|&p| p == (a, b))
+            .expect("a pair of this cluster")
+    }
+
+    fn pair_network(&self, i: usize, j: usize) -> String {
+        format!("{}-link{}", self.prefix, self.pair_index(i, j))
+    }
+
+    /// Node `i`'s address on its link to node `j`.
+    fn address_on_link(&self, i: usize, j: usize) -> String {
+        format!("10.{}.{}.{}", self.octet, self.pair_index(i, j), 10 + i)
+    }
+
+    /// The peer whose link a node's container is created on.
+    fn first_peer(&self, i: usize) -> usize {
+        usize::from(i == 0)
     }
 
     fn labels(&self) -> HashMap<String, String> {
         HashMap::from([(LABEL.to_string(), self.prefix.clone())])
     }
 
-    async fn create_network(&self, name: &str) -> Result<(), String> {
+    async fn create_pair_network(&self, i: usize, j: usize) -> Result<(), String> {
+        let name = self.pair_network(i, j);
+        let subnet = format!("10.{}.{}.0/24", self.octet, self.pair_index(i, j));
         let request = NetworkCreateRequest {
-            name: name.to_string(),
+            name: name.clone(),
             driver: Some("bridge".into()),
             labels: Some(self.labels()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(subnet.clone()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         self.docker
             .create_network(request)
             .await
             .map(drop)
-            .map_err(|e| format!("cannot create network {name}: {e}"))
+            .map_err(|e| format!("cannot create network {name} ({subnet}): {e}"))
     }
 
-    fn endpoint(&self, i: usize) -> EndpointSettings {
+    /// Node `i`'s endpoint on its link to `j`, always the same address.
+    fn endpoint(&self, i: usize, j: usize) -> EndpointSettings {
         EndpointSettings {
-            aliases: Some(vec![self.files[i].id.clone()]),
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(self.address_on_link(i, j)),
+                ..Default::default()
+            }),
             ..Default::default()
         }
+    }
+
+    /// `/etc/hosts` lines naming every other node by its link address.
+    fn hosts_of(&self, i: usize) -> Vec<String> {
+        (0..self.len())
+            .filter(|&j| j != i)
+            .map(|j| format!("{}:{}", self.files[j].id, self.address_on_link(j, i)))
+            .collect()
     }
 
     async fn create_node(&self, i: usize, extra_env: &[(&str, &str)]) -> Result<(), String> {
@@ -183,10 +237,16 @@ impl Cluster {
                 // The generated config names its key files by their host
                 // paths, so the node directory is mounted where it is.
                 binds: Some(vec![format!("{host_dir}:{host_dir}:ro")]),
+                extra_hosts: Some(self.hosts_of(i)),
                 ..Default::default()
             }),
+            // The engine takes one network at creation; the other links
+            // are joined before the container starts.
             networking_config: Some(NetworkingConfig {
-                endpoints_config: Some(HashMap::from([(self.shared_network(), self.endpoint(i))])),
+                endpoints_config: Some(HashMap::from([(
+                    self.pair_network(i, self.first_peer(i)),
+                    self.endpoint(i, self.first_peer(i)),
+                )])),
             }),
             ..Default::default()
         };
@@ -248,66 +308,72 @@ impl Cluster {
             .map_err(|e| format!("cannot unpause {name}: {e}"))
     }
 
-    /// Takes node `i` off every network it is on.
+    /// Takes node `i` off every link: it reaches nobody, nobody reaches it.
     pub fn disconnect(&self, i: usize) -> Result<(), String> {
-        for network in self.networks_of(i)? {
-            self.rt.block_on(self.leave(i, &network))?;
+        for j in (0..self.len()).filter(|&j| j != i) {
+            self.rt.block_on(self.leave(i, j))?;
         }
         Ok(())
     }
 
-    /// Puts node `i` back on the shared network.
+    /// Puts node `i` back on every link, at the same addresses.
     pub fn reconnect(&self, i: usize) -> Result<(), String> {
-        self.rt.block_on(self.join(i, &self.shared_network()))
+        for j in (0..self.len()).filter(|&j| j != i) {
+            self.rt.block_on(self.join(i, j))?;
+        }
+        Ok(())
     }
 
-    /// Splits the nodes into `sides`: each side gets a network of its own
-    /// and no route to the others. Nodes in no side keep no network.
+    /// Cuts every link between nodes on different `sides`; links inside a
+    /// side are untouched. Nodes in no side are cut from everyone.
     pub fn partition(&mut self, sides: &[Vec<usize>]) -> Result<(), String> {
-        for i in 0..self.len() {
-            self.disconnect(i)?;
-        }
-        for (s, side) in sides.iter().enumerate() {
-            let network = format!("{}-side{s}", self.prefix);
-            self.rt.block_on(self.create_network(&network))?;
-            self.side_networks.push(network.clone());
-            for &i in side {
-                self.rt.block_on(self.join(i, &network))?;
+        let side_of = |i: usize| sides.iter().position(|s| s.contains(&i));
+        for (i, j) in self.pairs() {
+            if side_of(i).is_none() || side_of(i) != side_of(j) {
+                self.rt.block_on(self.leave(i, j))?;
+                self.rt.block_on(self.leave(j, i))?;
             }
         }
         Ok(())
     }
 
-    /// Ends a partition: every node back on the shared network only.
+    /// Ends a partition: every link back.
     pub fn heal(&mut self) -> Result<(), String> {
-        for i in 0..self.len() {
-            self.disconnect(i)?;
-            self.reconnect(i)?;
-        }
-        for network in std::mem::take(&mut self.side_networks) {
-            let _ = self.rt.block_on(self.docker.remove_network(&network));
+        for (i, j) in self.pairs() {
+            self.rt.block_on(self.join(i, j))?;
+            self.rt.block_on(self.join(j, i))?;
         }
         Ok(())
     }
 
-    async fn join(&self, i: usize, network: &str) -> Result<(), String> {
+    /// Node `i` onto its link with `j` (nothing if it is on it already).
+    async fn join(&self, i: usize, j: usize) -> Result<(), String> {
+        let network = self.pair_network(i, j);
+        if self.on_network(i, &network).await {
+            return Ok(());
+        }
         let request = NetworkConnectRequest {
             container: self.container(i),
-            endpoint_config: Some(self.endpoint(i)),
+            endpoint_config: Some(self.endpoint(i, j)),
         };
         self.docker
-            .connect_network(network, request)
+            .connect_network(&network, request)
             .await
             .map_err(|e| format!("cannot connect {} to {network}: {e}", self.container(i)))
     }
 
-    async fn leave(&self, i: usize, network: &str) -> Result<(), String> {
+    /// Node `i` off its link with `j` (nothing if it is off it already).
+    async fn leave(&self, i: usize, j: usize) -> Result<(), String> {
+        let network = self.pair_network(i, j);
+        if !self.on_network(i, &network).await {
+            return Ok(());
+        }
         let request = NetworkDisconnectRequest {
             container: self.container(i),
             force: Some(true),
         };
         self.docker
-            .disconnect_network(network, request)
+            .disconnect_network(&network, request)
             .await
             .map_err(|e| {
                 format!(
@@ -317,17 +383,18 @@ impl Cluster {
             })
     }
 
-    fn networks_of(&self, i: usize) -> Result<Vec<String>, String> {
-        let name = self.container(i);
-        let inspect = self
-            .rt
-            .block_on(self.docker.inspect_container(&name, None))
-            .map_err(|e| format!("cannot inspect {name}: {e}"))?;
-        Ok(inspect
+    async fn on_network(&self, i: usize, network: &str) -> bool {
+        let Ok(inspect) = self
+            .docker
+            .inspect_container(&self.container(i), None)
+            .await
+        else {
+            return false;
+        };
+        inspect
             .network_settings
             .and_then(|s| s.networks)
-            .map(|n| n.into_keys().collect())
-            .unwrap_or_default())
+            .is_some_and(|n| n.contains_key(network))
     }
 
     /// Node `i`'s IP address as the host reaches it (any of its networks),
@@ -360,12 +427,16 @@ impl Cluster {
         self.ip(i).map(|ip| format!("{ip}:{OPERATIONS_PORT}"))
     }
 
-    /// The last lines node `i`'s peerd printed.
+    /// The last `lines` lines node `i`'s peerd printed (`usize::MAX`: all).
     pub fn logs(&self, i: usize, lines: usize) -> String {
         let options = LogsOptions {
             stdout: true,
             stderr: true,
-            tail: lines.to_string(),
+            tail: if lines == usize::MAX {
+                "all".into()
+            } else {
+                lines.to_string()
+            },
             ..Default::default()
         };
         let mut stream = self.docker.logs(&self.container(i), Some(options));
@@ -390,8 +461,8 @@ impl Cluster {
                 .remove_container(&self.container(i), Some(options))
                 .await;
         }
-        for network in self.side_networks.iter().chain([&self.shared_network()]) {
-            let _ = self.docker.remove_network(network).await;
+        for (i, j) in self.pairs() {
+            let _ = self.docker.remove_network(&self.pair_network(i, j)).await;
         }
         // Other clusters of the same run may still use the image; the
         // engine refuses to remove it then, and the last one removes it.
@@ -409,6 +480,54 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.rt.block_on(self.remove_everything());
+    }
+}
+
+/// Removes containers and networks a fault-matrix run left behind when its
+/// process died before cleaning up (their label names the process).
+async fn sweep_leftovers(docker: &Docker) {
+    use bollard::query_parameters::{ListContainersOptions, ListNetworksOptions};
+    let filters = HashMap::from([("label".to_string(), vec![LABEL.to_string()])]);
+    let dead = |prefix: Option<&String>| {
+        let pid = prefix
+            .and_then(|p| p.strip_prefix("fabrik-fm-"))
+            .and_then(|p| p.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: signal 0 sends nothing; it only checks the process exists.
+        pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } != 0)
+    };
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_or_default();
+    for c in containers {
+        if dead(c.labels.as_ref().and_then(|l| l.get(LABEL)))
+            && let Some(id) = c.id
+        {
+            let options = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            let _ = docker.remove_container(&id, Some(options)).await;
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await
+        .unwrap_or_default();
+    for n in networks {
+        if dead(n.labels.as_ref().and_then(|l| l.get(LABEL)))
+            && let Some(name) = n.name
+        {
+            let _ = docker.remove_network(&name).await;
+        }
     }
 }
 

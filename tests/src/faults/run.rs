@@ -56,12 +56,14 @@ pub fn run_case(case: Case, binaries: &Binaries<'_>) -> Outcome {
         seconds: 0,
         detail: String::new(),
     };
+    // FABRIK_FAULT_LOG sets the nodes' RUST_LOG (default info).
+    let log = std::env::var("FABRIK_FAULT_LOG").unwrap_or_else(|_| "info".into());
     let env = [
         ("CORE_PBFT_GENERAL_TIMEOUT_REQUEST", "4s"),
-        ("RUST_LOG", "info"),
+        ("RUST_LOG", log.as_str()),
     ];
     let result = Cluster::start(case.validators, binaries, &env)
-        .and_then(|mut cluster| Driver::new(&mut cluster, binaries).run(case, &mut outcome));
+        .and_then(|mut cluster| Driver::new(&mut cluster, binaries, case).run(case, &mut outcome));
     outcome.seconds = started.elapsed().as_secs();
     match result {
         Ok(()) => outcome.passed = true,
@@ -76,16 +78,18 @@ struct Driver<'c> {
     /// The static peerd, also run on the host as the CLI.
     peerd: std::path::PathBuf,
     chaincode: String,
+    case_name: String,
 }
 
 impl<'c> Driver<'c> {
-    fn new(cluster: &'c mut Cluster, binaries: &Binaries<'_>) -> Self {
+    fn new(cluster: &'c mut Cluster, binaries: &Binaries<'_>, case: Case) -> Self {
         let addresses = Arc::new(Mutex::new(vec![None; cluster.len()]));
         Self {
             cluster,
             addresses,
             peerd: binaries.peerd.to_path_buf(),
             chaincode: String::new(),
+            case_name: case.name(),
         }
     }
 
@@ -439,28 +443,47 @@ impl<'c> Driver<'c> {
     /// every node `b` is their number and `a + b` the opening balance.
     fn balances_match(&self, chain: &[String]) -> Result<(), String> {
         let transfers = chain.iter().filter(|t| **t != self.chaincode).count() as u64;
-        for i in 0..self.cluster.len() {
-            let a = self.query(i, "a").and_then(|v| v.parse::<u64>().ok());
-            let b = self.query(i, "b").and_then(|v| v.parse::<u64>().ok());
-            if a != Some(OPENING - transfers) || b != Some(transfers) {
-                return Err(self.failure(&format!(
-                    "{}: a = {a:?}, b = {b:?} after {transfers} committed transfers",
-                    self.cluster.id(i)
-                )));
-            }
+        let balances: Vec<(Option<u64>, Option<u64>)> = (0..self.cluster.len())
+            .map(|i| {
+                let read = |k| self.query(i, k).and_then(|v| v.parse::<u64>().ok());
+                (read("a"), read("b"))
+            })
+            .collect();
+        let right = (Some(OPENING - transfers), Some(transfers));
+        if balances.iter().all(|b| *b == right) {
+            return Ok(());
         }
-        Ok(())
+        Err(self.failure(&format!(
+            "balances (a, b) by node {balances:?} after {transfers} committed transfers"
+        )))
     }
 
-    /// `what`, followed by the last lines of every node's log.
+    /// `what`, the last lines of every node's log, and where the whole
+    /// logs were saved (`$TMPDIR/fabrik-fault-matrix/<case>/<node>.log`).
     fn failure(&self, what: &str) -> String {
-        let mut out = what.to_string();
+        let dir = std::env::temp_dir()
+            .join("fabrik-fault-matrix")
+            .join(&self.case_name);
+        let _ = std::fs::create_dir_all(&dir);
+        let mut out = format!("{what} (whole logs in {})", dir.display());
         for i in 0..self.cluster.len() {
-            out.push_str(&format!(
-                "\n--- {} ---\n{}",
-                self.cluster.id(i),
-                self.cluster.logs(i, 15)
-            ));
+            let id = self.cluster.id(i);
+            let _ = std::fs::write(
+                dir.join(format!("{id}.log")),
+                self.cluster.logs(i, usize::MAX),
+            );
+            out.push_str(&format!("\n--- {id} ---\n{}", self.cluster.logs(i, 15)));
+        }
+        if let Some(secs) = std::env::var("FABRIK_FAULT_KEEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            // For a person investigating: the failed network stays up.
+            let ops: Vec<_> = (0..self.cluster.len())
+                .map(|i| self.cluster.operations(i))
+                .collect();
+            eprintln!("{what}\nkeeping the network up {secs} s; operations addresses {ops:?}");
+            std::thread::sleep(Duration::from_secs(secs));
         }
         out
     }
