@@ -251,3 +251,191 @@ pub fn http_get(address: &str, path: &str) -> String {
     stream.read_to_string(&mut out).expect("response");
     out
 }
+
+/// Makes every node launch deployed chaincode itself as a child process
+/// (`chaincode.mode = process`, the testnet default the harness overrides
+/// with dev mode). Tests that restart validators use it: a restarted
+/// dev-mode peer may execute a batch before its chaincode registers again,
+/// fail that transaction alone and diverge, which is the operator's fault
+/// in dev mode, not the network's.
+pub fn process_chaincode(nodes: &mut [Node]) {
+    for n in nodes {
+        n.env.retain(|(k, _)| k != "CORE_CHAINCODE_MODE");
+        n.env.push(("CORE_CHAINCODE_MODE".into(), "process".into()));
+    }
+}
+
+/// Deploys the example02 binary as a chaincode package through `node`
+/// with `init a <a> b <b>`; its name (process mode, see
+/// [`process_chaincode`]).
+pub fn deploy_example02(node: &Node, a: u64, b: u64) -> String {
+    let example02 = binary("example02");
+    let ctor = format!(r#"{{"Args":["init","a","{a}","b","{b}"]}}"#);
+    let out = ok(&node.cli(&[
+        "chaincode",
+        "deploy",
+        "-p",
+        &example02.display().to_string(),
+        "-c",
+        &ctor,
+    ]));
+    out.lines()
+        .find_map(|l| l.strip_prefix("Deploy chaincode: "))
+        .unwrap_or_else(|| panic!("no chaincode name in deploy output {out:?}"))
+        .trim()
+        .to_string()
+}
+
+/// example02's value of `key` on `node`: the number after `Query Result: `,
+/// or the CLI's error output when the query fails.
+pub fn query_value(node: &Node, name: &str, key: &str) -> Result<i64, String> {
+    let out = node.query(name, key);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Query Result: "))
+        .and_then(|v| v.trim().parse().ok());
+    match value {
+        Some(v) if out.status.success() => Ok(v),
+        _ => Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )),
+    }
+}
+
+/// A validator's chain head as its users see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// `height` of REST `GET /chain`.
+    pub height: u64,
+    /// `currentBlockHash` of REST `GET /chain` (base64).
+    pub current_block_hash: String,
+    /// `stateHash` of the head block (Openchain.GetBlockByNumber).
+    pub state_hash: Vec<u8>,
+}
+
+/// `node`'s head from REST `/chain` and its head block; `None` while it
+/// does not answer.
+pub fn head(node: &Node) -> Option<Head> {
+    let chain = try_http_get(&node.files.rest, "/chain")?;
+    let body = chain.split("\r\n\r\n").nth(1)?;
+    let field = |name: &str| {
+        let start = body.find(&format!("\"{name}\":"))? + name.len() + 3;
+        let rest = &body[start..];
+        let end = rest.find([',', '}'])?;
+        Some(rest[..end].trim_matches('"').to_string())
+    };
+    let height: u64 = field("height")?.parse().ok()?;
+    let current_block_hash = field("currentBlockHash")?;
+    let state_hash = block(&node.files.address, height.checked_sub(1)?)?.state_hash;
+    Some(Head {
+        height,
+        current_block_hash,
+        state_hash,
+    })
+}
+
+/// Waits up to 60 s until every running validator reports the same head
+/// (height, current block hash, state hash) twice in a row 1 s apart, so
+/// none is still committing; the agreed head. Panics with every node's
+/// head and log otherwise.
+pub fn same_head(nodes: &[Node]) -> Head {
+    let validators: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.running() && n.files.validator)
+        .collect();
+    let agreed = || {
+        let heads: Vec<_> = validators.iter().map(|n| head(n)).collect();
+        let first = heads.first()?.clone()?;
+        heads
+            .iter()
+            .all(|h| h.as_ref() == Some(&first))
+            .then_some(first)
+    };
+    let settled = eventually(Duration::from_secs(60), || {
+        let before = agreed()?;
+        std::thread::sleep(Duration::from_secs(1));
+        (agreed()? == before).then_some(before)
+    });
+    settled.unwrap_or_else(|| {
+        let mut report = String::new();
+        for n in &validators {
+            report.push_str(&format!("{}: {:?}\n", n.files.id, head(n)));
+        }
+        for n in &validators {
+            report.push_str(&format!("--- {} log:\n{}\n", n.files.id, n.log()));
+        }
+        panic!("validators do not agree on the chain head:\n{report}")
+    })
+}
+
+/// The ids of the transactions in blocks `1..upto` of `node`, in order.
+pub fn txids(node: &Node, upto: u64) -> Vec<String> {
+    (1..upto)
+        .flat_map(|b| {
+            block(&node.files.address, b)
+                .unwrap_or_else(|| panic!("block {b} missing on {}", node.files.id))
+                .transactions
+        })
+        .map(|t| t.txid)
+        .collect()
+}
+
+/// [`http_get`] that answers `None` instead of panicking when the server
+/// is not there (a node being restarted).
+pub fn try_http_get(address: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The peer ids `node` lists in Openchain.GetPeers, sorted; `None` while
+/// it does not answer.
+pub fn peers(node: &Node) -> Option<Vec<String>> {
+    use fabrik_proto::protos::openchain_client::OpenchainClient;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let mut ids: Vec<String> = rt.block_on(async {
+        let mut client = OpenchainClient::connect(format!("http://{}", node.files.address))
+            .await
+            .ok()?;
+        let peers = client.get_peers(()).await.ok()?.into_inner().peers;
+        Some(
+            peers
+                .into_iter()
+                .filter_map(|p| p.id.map(|i| i.name))
+                .collect(),
+        )
+    })?;
+    ids.sort();
+    Some(ids)
+}
+
+/// Waits up to 60 s until `node` lists exactly `expected` (sorted) as
+/// connected peers; panics with its log otherwise. A restarted node may
+/// take a few seconds: a higher-id peer redials with backoff.
+pub fn wait_peers(node: &Node, expected: &[&str]) {
+    let got = eventually(Duration::from_secs(60), || {
+        peers(node).filter(|ids| ids.iter().map(String::as_str).eq(expected.iter().copied()))
+    });
+    assert!(
+        got.is_some(),
+        "{} lists peers {:?}, expected {expected:?}:\n{}",
+        node.files.id,
+        peers(node),
+        node.log()
+    );
+}
