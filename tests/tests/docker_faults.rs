@@ -215,3 +215,46 @@ fn a_chaincode_whose_image_cannot_be_built_fails_its_deploy_by_name() {
     assert_eq!(query(&peer, &good, "a"), "Query Result: 90\n");
     relaunched(&engine, &cleanup.network, &good);
 }
+
+#[test]
+fn an_unusual_network_id_still_gives_an_image_that_builds_and_is_cleaned_up() {
+    let Some(engine) = engine() else { return };
+    // Longer than an image name may be beside a 128-character chaincode
+    // name (the engine refused every build), and with a `$` the image
+    // builder would substitute in the image's labels (so the image escaped
+    // the clean-up by label).
+    let cleanup = Cleanup {
+        engine: engine.clone(),
+        network: format!(
+            "{}-$net{}",
+            docker_support::network_id("odd"),
+            "n".repeat(100)
+        ),
+    };
+    let mut peer = docker_peer(&cleanup.network);
+    peer.start(&[]);
+    wait_height(&peer, 1);
+    let name = deploy_binary(&peer, &static_binary("example02"), "example02-static.pkg");
+    let (_, result) = invoke_wait(&peer, &name, &["invoke", "a", "b", "10"]);
+    result.unwrap_or_else(|e| panic!("{e}\nlog:\n{}", peer.log()));
+    assert_eq!(query(&peer, &name, "a"), "Query Result: 90\n");
+    let rt = rt();
+    let images = rt
+        .block_on(docker::list_network_images(&engine, &cleanup.network))
+        .expect("list images");
+    assert_eq!(
+        images.len(),
+        1,
+        "the image is found by its network label: {images:?}"
+    );
+    let container = context::image_name(&cleanup.network, PEER_ID, &name);
+    assert!(
+        container.len() < 238,
+        "{} characters: {container}",
+        container.len()
+    );
+    let labels = rt
+        .block_on(docker::container_labels(&engine, &container))
+        .expect("container labels");
+    assert_eq!(labels.get(context::LABEL_NETWORK), Some(&cleanup.network));
+}
