@@ -4,7 +4,8 @@
 //! e2e_bad_input.rs), and one whose image cannot be built. Each fails its
 //! own transaction with an error naming the chaincode, and the peer keeps
 //! serving: the chaincode is relaunched on next use and later transactions
-//! give the right values.
+//! give the right values. Also: a peer id the engine once refused to build
+//! images for (too long, with a `$`) works.
 //!
 //! The misbehaving chaincode is `faultcc` (bin/examples): example02 plus
 //! `crash` (writes `a`, then exits with status 3 before answering) and
