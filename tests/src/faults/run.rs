@@ -21,6 +21,8 @@ const DURING: Duration = Duration::from_secs(10);
 const AFTER: Duration = Duration::from_secs(10);
 /// Time a halted network gets to finish blocks already in flight.
 const SETTLE: Duration = Duration::from_secs(4);
+/// How long a converged chain must stand still before it is compared.
+const QUIET: Duration = Duration::from_secs(3);
 /// How long the nodes get to agree once the load stops.
 const CONVERGE: Duration = Duration::from_secs(150);
 
@@ -107,11 +109,9 @@ impl<'c> Driver<'c> {
         let (submitted, acknowledged) = load.stop();
         outcome.during = during?;
         outcome.acknowledged = acknowledged.len();
-        let height = self.converge()?;
+        let (height, chain) = self.quiescent_chain()?;
         outcome.height = height;
-        let chain = self.same_chain_everywhere(height)?;
         self.acknowledged_present(&acknowledged, &chain)?;
-        self.balances_match(&chain)?;
         outcome.detail = format!(
             "victims {}; {submitted} submitted, {} in the chain",
             victims
@@ -341,7 +341,14 @@ impl<'c> Driver<'c> {
                 && heights.iter().all(|x| *x == Some(*h))
                 && self.top_blocks_agree(*h)
             {
-                return Ok(*h);
+                // Equal heights are not the end: transactions accepted
+                // before the load stopped may still be ordered, in step on
+                // every node. Only a chain that stops growing is compared.
+                std::thread::sleep(QUIET);
+                if self.heights_all(*h) {
+                    return Ok(*h);
+                }
+                continue;
             }
             if Instant::now() > deadline {
                 return Err(
@@ -353,6 +360,31 @@ impl<'c> Driver<'c> {
                 self.nudge();
             }
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn heights_all(&self, h: u64) -> bool {
+        (0..self.cluster.len()).all(|i| self.height(i) == Some(h))
+    }
+
+    /// The final chain, compared on every node, and the balances read at
+    /// the same height. Transactions accepted before the load stopped can
+    /// still be ordered after the nodes first agree (after a halt, through
+    /// several view changes), so a reading the chain grew under is retried.
+    fn quiescent_chain(&self) -> Result<(u64, Vec<String>), String> {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            let height = self.converge()?;
+            let chain = self.same_chain_everywhere(height)?;
+            let balances = self.balances();
+            if !self.heights_all(height) {
+                if Instant::now() > deadline {
+                    return Err(self.failure("the chain kept growing with no load running"));
+                }
+                continue;
+            }
+            self.balances_match(&chain, &balances)?;
+            return Ok((height, chain));
         }
     }
 
@@ -439,16 +471,24 @@ impl<'c> Driver<'c> {
         )))
     }
 
-    /// Every transaction after the deploy moved 1 from `a` to `b`: on
-    /// every node `b` is their number and `a + b` the opening balance.
-    fn balances_match(&self, chain: &[String]) -> Result<(), String> {
-        let transfers = chain.iter().filter(|t| **t != self.chaincode).count() as u64;
-        let balances: Vec<(Option<u64>, Option<u64>)> = (0..self.cluster.len())
+    /// `(a, b)` as each node answers a query.
+    fn balances(&self) -> Vec<(Option<u64>, Option<u64>)> {
+        (0..self.cluster.len())
             .map(|i| {
                 let read = |k| self.query(i, k).and_then(|v| v.parse::<u64>().ok());
                 (read("a"), read("b"))
             })
-            .collect();
+            .collect()
+    }
+
+    /// Every transaction after the deploy moved 1 from `a` to `b`: on
+    /// every node `b` is their number and `a + b` the opening balance.
+    fn balances_match(
+        &self,
+        chain: &[String],
+        balances: &[(Option<u64>, Option<u64>)],
+    ) -> Result<(), String> {
+        let transfers = chain.iter().filter(|t| **t != self.chaincode).count() as u64;
         let right = (Some(OPENING - transfers), Some(transfers));
         if balances.iter().all(|b| *b == right) {
             return Ok(());
