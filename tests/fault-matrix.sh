@@ -10,8 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
-  cargo build -q --release -p peerd -p fabrik-examples --bin peerd --bin example02 \
+# The same two static builds as .ci/run.
+static_flags="-C target-feature=+crt-static -C strip=symbols"
+RUSTFLAGS="$static_flags" cargo build -q --release -p fabrik-examples \
+  --bin example02 --bin faultcc --target x86_64-unknown-linux-gnu --target-dir target/static
+RUSTFLAGS="$static_flags" cargo build -q --release -p peerd --bin peerd \
   --target x86_64-unknown-linux-gnu --target-dir target/static
 cargo build -q -p fabrik-tests --bin fault-matrix
 
