@@ -267,9 +267,12 @@ pub fn process_chaincode(nodes: &mut [Node]) {
 
 /// Deploys the example02 binary as a chaincode package through `node`
 /// with `init a <a> b <b>`; its name (process mode, see
-/// [`process_chaincode`]).
+/// [`process_chaincode`]). The binary is deployed without its debug
+/// information when `strip` is installed: a debug build packs to about
+/// 18 MB, which every validator receives, hashes and stores, and on a busy
+/// machine that alone can outlast PBFT's request timeout.
 pub fn deploy_example02(node: &Node, a: u64, b: u64) -> String {
-    let example02 = binary("example02");
+    let example02 = stripped(&binary("example02"), &node.files.dir.join("example02"));
     let ctor = format!(r#"{{"Args":["init","a","{a}","b","{b}"]}}"#);
     let out = ok(&node.cli(&[
         "chaincode",
@@ -438,4 +441,22 @@ pub fn wait_peers(node: &Node, expected: &[&str]) {
         peers(node),
         node.log()
     );
+}
+
+/// `binary` without debug information, written to `out`; `binary` itself
+/// when `strip` is missing or fails.
+fn stripped(binary: &Path, out: &Path) -> std::path::PathBuf {
+    let ok = Command::new("strip")
+        .arg("-o")
+        .arg(out)
+        .arg(binary)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        out.to_path_buf()
+    } else {
+        binary.to_path_buf()
+    }
 }

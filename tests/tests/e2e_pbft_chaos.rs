@@ -157,7 +157,7 @@ fn sigkill_of_random_validators_under_load_loses_no_committed_transaction() {
         n.env.extend([
             ("CORE_PBFT_GENERAL_K".into(), "2".into()),
             ("CORE_PBFT_GENERAL_LOGMULTIPLIER".into(), "2".into()),
-            ("CORE_PBFT_GENERAL_TIMEOUT_REQUEST".into(), "4s".into()),
+            ("CORE_PBFT_GENERAL_TIMEOUT_REQUEST".into(), "6s".into()),
         ]);
         n.start();
     }
