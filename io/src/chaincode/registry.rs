@@ -39,18 +39,29 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers `handle` under `name`.
+    /// Registers `handle` under `name` if `accept` (run under the lock,
+    /// so it must not block) returns true; returns what `accept` returned.
+    /// The stream queues its handler's acceptance in `accept`: no one can
+    /// see the handle, and queue work behind that acceptance, before it.
     ///
     /// # Errors
     /// [`Duplicate`] when a live stream already holds the name.
-    pub fn register(&self, name: &str, handle: StreamHandle) -> Result<(), Duplicate> {
+    pub fn register(
+        &self,
+        name: &str,
+        handle: StreamHandle,
+        accept: impl FnOnce() -> bool,
+    ) -> Result<bool, Duplicate> {
         let mut inner = self.lock();
         if inner.streams.get(name).is_some_and(|h| !h.is_closed()) {
             return Err(Duplicate(name.to_string()));
         }
+        if !accept() {
+            return Ok(false);
+        }
         inner.streams.insert(name.to_string(), handle);
         Self::bump(&mut inner);
-        Ok(())
+        Ok(true)
     }
 
     /// Removes `name` if it is still held by the stream `stream_id`.

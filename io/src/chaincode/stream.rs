@@ -197,23 +197,31 @@ impl StreamEffects {
         handle.name.clone_from(&name);
         handle.concurrent = concurrent;
         // The verdict goes back through the inbox so the machine sees it
-        // before anything else. try_send: the driver is the inbox's only
-        // reader, so waiting here could deadlock; a chaincode that floods
-        // its stream before REGISTERED is cut off instead.
-        let verdict = match self.registry.register(&name, handle.clone()) {
-            Ok(()) => {
+        // before anything else: an acceptance is queued before the handle
+        // is visible in the registry, so an execution started by someone
+        // who found it there always comes after it. try_send: the driver
+        // is the inbox's only reader, so waiting here could deadlock; a
+        // chaincode that floods its stream before REGISTERED is cut off.
+        let inbox = &self.handle.inbox;
+        let registered = self.registry.register(&name, handle.clone(), || {
+            inbox.try_send(Input::RegisterAccepted).is_ok()
+        });
+        let queued = match registered {
+            Ok(true) => {
                 self.handle = handle;
                 self.name = Some(name);
-                Input::RegisterAccepted
+                true
             }
+            Ok(false) => false,
             Err(dup) => {
                 tracing::warn!(chaincode = %name, "refusing REGISTER: {dup}");
-                Input::RegisterRefused {
+                let verdict = Input::RegisterRefused {
                     reason: dup.to_string(),
-                }
+                };
+                self.handle.inbox.try_send(verdict).is_ok()
             }
         };
-        if self.handle.inbox.try_send(verdict).is_err() {
+        if !queued {
             tracing::warn!(
                 chaincode = self.label(),
                 "inbox full during registration; closing"
