@@ -212,7 +212,7 @@ impl<'c> Driver<'c> {
             let Some(ops) = self.cluster.operations(i) else {
                 continue;
             };
-            let Some(metrics) = http_get(&ops, "/metrics") else {
+            let Some(metrics) = crate::network::try_http_get(&ops, "/metrics") else {
                 continue;
             };
             let primary = metrics
@@ -545,19 +545,4 @@ fn halves(n: usize, first: usize) -> (Vec<usize>, Vec<usize>) {
     let left: Vec<usize> = (0..n / 2).map(|k| (first + k) % n).collect();
     let right = (0..n).filter(|i| !left.contains(i)).collect();
     (left, right)
-}
-
-fn http_get(address: &str, path: &str) -> Option<String> {
-    use std::io::{Read, Write};
-    let addr = address.parse().ok()?;
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    stream.read_to_string(&mut out).ok()?;
-    Some(out)
 }
