@@ -113,6 +113,9 @@ pub async fn run(
         )
         .with_docker(crate::chaincode::docker::DockerSettings::from_config(
             &config, auto_mode,
+        ))
+        .with_process_address(crate::chaincode::launcher::local_dial_address(
+            &config.peer.listen_address,
         )),
     );
     launcher.prepare().await;

@@ -40,6 +40,9 @@ pub struct Launcher {
     launching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     docker: Option<DockerSettings>,
     vm: tokio::sync::OnceCell<DockerVm>,
+    /// What a chaincode run as a child process dials instead of
+    /// [`LaunchConfig::peer_address`] (see [`Launcher::with_process_address`]).
+    process_address: Option<String>,
 }
 
 impl Launcher {
@@ -52,7 +55,21 @@ impl Launcher {
             launching: Mutex::default(),
             docker: None,
             vm: tokio::sync::OnceCell::new(),
+            process_address: None,
         }
+    }
+
+    /// Chaincode run as a child process (process mode, or auto mode with a
+    /// binary that cannot run in a container) dials `address`, the peer's
+    /// own socket on this host (see [`local_dial_address`]), rather than the
+    /// advertised `peer.address`: a child process shares the peer's host,
+    /// and the advertised name may lead through a network interface that
+    /// comes and goes (a partition cut the chaincode off from its own peer,
+    /// tests/FAULTS.md B3).
+    #[must_use]
+    pub fn with_process_address(mut self, address: String) -> Self {
+        self.process_address = Some(address);
+        self
     }
 
     /// Sets the Docker settings (used in `docker` and `auto` mode).
@@ -170,8 +187,32 @@ impl Launcher {
     }
 
     /// Kills chaincode `name` (its container or process) so that the next
-    /// use relaunches it, e.g. after it let an execution time out.
-    pub async fn kill(&self, name: &str) {
+    /// use relaunches it, e.g. after it let an execution time out on
+    /// `stream`.
+    ///
+    /// `stream` is closed and leaves the registry at once, whatever the
+    /// chaincode does: a chaincode cut off from the peer (its connection
+    /// silent rather than reset) would otherwise stay registered, and every
+    /// later execution would be handed to it and time out in turn. The
+    /// process or container is killed only while `stream` is still the
+    /// chaincode's current connection: one relaunched meanwhile (by a
+    /// query, say) is left alone.
+    pub async fn kill(&self, name: &str, stream: &StreamHandle) {
+        // An in-flight launch of `name` finishes first, so a process it
+        // started is told apart from the one that timed out.
+        let gate = {
+            let mut launching = self.launching.lock().await;
+            Arc::clone(launching.entry(name.to_string()).or_default())
+        };
+        let _one_at_a_time = gate.lock().await;
+        let current = self.registry.get(name);
+        stream.close();
+        self.registry.deregister(name, stream.id());
+        if current.is_some_and(|h| h.id() != stream.id()) {
+            tracing::debug!(chaincode = %short(name), "chaincode already relaunched; not killing it");
+            return;
+        }
+        tracing::info!(chaincode = %short(name), "stopping chaincode; relaunched on next use");
         if let Some(vm) = self.vm.get() {
             vm.kill(name).await;
         }
@@ -229,8 +270,12 @@ impl Launcher {
             (Ok(a), Ok(b)) => (a, b),
             _ => return Err(format!("cannot open chaincode log {}", log.display())),
         };
+        let address = self
+            .process_address
+            .as_deref()
+            .unwrap_or(&self.config.peer_address);
         Command::new(exe)
-            .arg(format!("-peer.address={}", self.config.peer_address))
+            .arg(format!("-peer.address={address}"))
             .env("CORE_CHAINCODE_ID_NAME", name)
             .env("CORE_PEER_TLS_ENABLED", "false")
             .stdin(std::process::Stdio::null())
@@ -253,6 +298,23 @@ impl Launcher {
             let removed = vm.remove_all_containers().await;
             tracing::info!(count = removed, "removed this peer's chaincode containers");
         }
+    }
+}
+
+/// The address a process on this host dials to reach a server listening on
+/// `listen` (`peer.listenAddress`): the wildcard hosts `0.0.0.0` and `::`
+/// become loopback, anything else is kept.
+pub fn local_dial_address(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let loopback = if addr.is_ipv4() {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            } else {
+                std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+            };
+            std::net::SocketAddr::new(loopback, addr.port()).to_string()
+        }
+        _ => listen.to_string(),
     }
 }
 
@@ -283,4 +345,17 @@ fn write_executable(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::write(&tmp, bytes)?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_dial_address;
+
+    #[test]
+    fn a_wildcard_listen_address_is_dialled_on_loopback() {
+        assert_eq!(local_dial_address("0.0.0.0:7051"), "127.0.0.1:7051");
+        assert_eq!(local_dial_address("[::]:7051"), "[::1]:7051");
+        assert_eq!(local_dial_address("10.0.0.5:7051"), "10.0.0.5:7051");
+        assert_eq!(local_dial_address("peer0:7051"), "peer0:7051");
+    }
 }

@@ -12,6 +12,15 @@
 //! every state request and the final `Finished` of that txid go to that sink.
 //! The table settles the race between the chaincode's answer, the executor
 //! giving up and the stream's teardown (each execution ends exactly once).
+//!
+//! [`StreamHandle::close`] ends the stream from the peer's side without
+//! going through the handler's inbox: the launcher uses it when it kills a
+//! chaincode that let an execution time out. A chaincode whose connection
+//! went silent (its packets dropped, say after a network cut, rather than
+//! the connection being reset) never sends the end of its stream, and the
+//! stream task may be blocked sending to it; without this switch such a
+//! stream stayed registered and every later execution was handed to it and
+//! timed out in turn, instead of the chaincode being relaunched.
 
 use super::pending::{Pending, RegisterError, Ticket};
 use super::registry::Registry;
@@ -23,7 +32,7 @@ use fabrik_proto::protos::{ChaincodeInput, ChaincodeMessage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 use tonic::Status;
 
@@ -56,6 +65,8 @@ pub struct StreamHandle {
     /// The shim registered for concurrent transactions.
     concurrent: bool,
     clock: Clock,
+    /// Set by [`StreamHandle::close`]; the stream task ends on it.
+    stop: Arc<watch::Sender<bool>>,
 }
 
 /// Why an execution could not be handed to a chaincode.
@@ -80,9 +91,17 @@ impl StreamHandle {
         self.id
     }
 
-    /// Whether the task has ended.
+    /// Whether the task has ended or was told to ([`StreamHandle::close`]).
     pub fn is_closed(&self) -> bool {
-        self.inbox.is_closed()
+        self.inbox.is_closed() || *self.stop.borrow()
+    }
+
+    /// Ends the stream from the peer's side, whatever the chaincode does:
+    /// it counts as closed at once (so the registry no longer hands it
+    /// out), and its task fails every execution still waiting on it,
+    /// deregisters it and drops the connection.
+    pub fn close(&self) {
+        self.stop.send_replace(true);
     }
 
     /// Whether Init or READY completed on this stream.
@@ -298,6 +317,7 @@ pub fn spawn(
 ) -> mpsc::Receiver<Result<ChaincodeMessage, Status>> {
     let (out_tx, out_rx) = mpsc::channel(OUTBOX);
     let (in_tx, mut in_rx) = mpsc::channel(INBOX);
+    let (stop, stopped) = watch::channel(false);
     let handle = StreamHandle {
         id: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
         name: String::new(),
@@ -306,8 +326,9 @@ pub fn spawn(
         ready: Arc::default(),
         concurrent: false,
         clock,
+        stop: Arc::new(stop),
     };
-    tokio::spawn(read_inbound(inbound, in_tx));
+    tokio::spawn(read_inbound(inbound, in_tx, stopped.clone()));
     tokio::spawn(async move {
         let mut machine = Handler::new(config);
         let mut effects = StreamEffects {
@@ -317,14 +338,36 @@ pub fn spawn(
             name: None,
             stop: false,
         };
-        driver::run(&mut machine, &mut in_rx, &mut effects, clock).await;
+        tokio::select! {
+            () = driver::run(&mut machine, &mut in_rx, &mut effects, clock) => {}
+            () = closed_by_peer(stopped) => {
+                tracing::info!(chaincode = effects.label(), "closing chaincode stream: stopped by the peer");
+            }
+        }
         finish(effects).await;
     });
     out_rx
 }
 
-async fn read_inbound(mut inbound: tonic::Streaming<ChaincodeMessage>, inbox: mpsc::Sender<Input>) {
-    while let Some(next) = inbound.next().await {
+/// Returns once [`StreamHandle::close`] was called (or every handle, and so
+/// the stream task, is gone).
+async fn closed_by_peer(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn read_inbound(
+    mut inbound: tonic::Streaming<ChaincodeMessage>,
+    inbox: mpsc::Sender<Input>,
+    stopped: watch::Receiver<bool>,
+) {
+    let closed = closed_by_peer(stopped);
+    tokio::pin!(closed);
+    loop {
+        let next = tokio::select! {
+            next = inbound.next() => next,
+            () = &mut closed => return,
+        };
+        let Some(next) = next else { break };
         match next {
             Ok(msg) => {
                 if inbox.send(Input::FromChaincode(msg)).await.is_err() {

@@ -272,10 +272,16 @@ impl Executor {
         metadata: Option<Vec<u8>>,
     ) -> Result<BlockCommitted, CommitError> {
         let started = std::time::Instant::now();
+        tracing::debug!(
+            transactions = txs.len(),
+            first = txs.first().map(|t| t.txid.as_str()),
+            "executing block"
+        );
         let mut batch = TxBatch::new();
         let mut succeeded = Vec::with_capacity(txs.len());
         let mut events = Vec::with_capacity(txs.len());
         let mut rejected = Vec::new();
+        let txs = without_repeats(txs);
         let speculated = self.speculate_all(&txs).await;
         let results = self.execute_in_order(&mut batch, &txs, speculated).await;
         for (tx, result) in txs.into_iter().zip(results) {
@@ -473,6 +479,24 @@ impl Executor {
             .map_err(|e| e.to_string())?;
         outcome
     }
+}
+
+/// `txs` without the transactions whose txid came earlier in the batch
+/// (a request ordered twice, e.g. re-proposed by a NEW-VIEW and batched
+/// again): the first is executed and recorded, the others are left out of
+/// the block as a transaction already on the ledger is. Deterministic on
+/// every replica, and a txid is never handed to a chaincode twice at once.
+fn without_repeats(txs: Vec<Transaction>) -> Vec<Transaction> {
+    let mut seen = std::collections::HashSet::with_capacity(txs.len());
+    txs.into_iter()
+        .filter(|tx| {
+            let first = seen.insert(tx.txid.clone());
+            if !first {
+                tracing::info!(txid = %tx.txid, "transaction repeated in its batch; left out");
+            }
+            first
+        })
+        .collect()
 }
 
 /// The v0.6 peer Response text for a failed query: `Error:<text>`, except

@@ -62,8 +62,22 @@ impl Execution<'_> {
             .await;
         let ticket = match started {
             Ok(ticket) => ticket,
-            Err(e) => return failed(kind, e.to_string()),
+            Err(e) => {
+                tracing::debug!(
+                    chaincode = name,
+                    txid = self.txid,
+                    ?kind,
+                    "execution not started: {e}"
+                );
+                return failed(kind, e.to_string());
+            }
         };
+        tracing::trace!(
+            chaincode = name,
+            txid = self.txid,
+            ?kind,
+            "execution started"
+        );
         let top_query = kind == ExecKind::Query;
         let mut frames: Vec<Frame> = Vec::new();
         // A margin over the handler's own deadline: the handler reports the
@@ -71,8 +85,13 @@ impl Execution<'_> {
         let guard = self.timeout + Duration::from_secs(5);
         loop {
             let Ok(Some(ev)) = tokio::time::timeout(guard, events.recv()).await else {
+                tracing::warn!(
+                    chaincode = name,
+                    txid = self.txid,
+                    "no answer from the chaincode's stream within {guard:?}; abandoning the execution"
+                );
                 stream.abandon(self.txid, ticket);
-                self.launcher.kill(name).await;
+                self.launcher.kill(name, stream).await;
                 return failed(kind, format!("chaincode {name} stopped answering"));
             };
             let query = top_query || frames.iter().any(|f| f.query && f.callee == ev.chaincode);
@@ -96,7 +115,7 @@ impl Execution<'_> {
                                     txid = self.txid,
                                     "execution timed out; stopping the chaincode"
                                 );
-                                self.launcher.kill(name).await;
+                                self.launcher.kill(name, stream).await;
                             }
                             return result;
                         }

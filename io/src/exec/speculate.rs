@@ -217,10 +217,12 @@ impl Executor {
                 entry.1 += u32::from(conflict);
                 !conflict
             });
+            let speculated = valid.is_some();
             let result = match valid {
                 Some(s) => apply(batch, &self.store, tx, s),
                 None => self.execute_tx(batch, tx).await,
             };
+            tracing::trace!(txid = %tx.txid, speculated, ok = result.is_ok(), "transaction executed");
             results.push(result);
         }
         self.cool_down.block_done(&tried);
