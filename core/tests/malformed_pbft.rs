@@ -30,10 +30,6 @@ fn wrong_id(claimed: u64, actual: u64) -> R {
     R::WrongReplicaId { claimed, actual }
 }
 
-fn wrong_view(view: u64, current: u64) -> R {
-    R::WrongView { view, current }
-}
-
 fn fetch(digest: &str, id: u64) -> message::Payload {
     message::Payload::FetchRequestBatch(FetchRequestBatch {
         batch_digest: digest.into(),
@@ -122,18 +118,18 @@ fn cases() -> Vec<Case> {
         case("commit_seq_below_low_watermark", Executed, peer(3, commit(0, 1, &d2, 3)), oow(1, 2, 10)),
         case("checkpoint_seq_at_low_watermark", Executed, peer(2, checkpoint(2, 2, "cp")), oow(2, 2, 10)),
         case("checkpoint_seq_below_low_watermark", Executed, peer(3, checkpoint(1, 3, "cp")), oow(1, 2, 10)),
-        // ---- stale and future views ----
-        case("pre_prepare_future_view", Fresh, peer(0, pp_of(1, 1, &b, 0)), wrong_view(1, 0)),
-        case("pre_prepare_view_max", Fresh, peer(0, pp_of(u64::MAX, 1, &b, 0)), wrong_view(u64::MAX, 0)),
-        case("prepare_future_view", Fresh, peer(2, prepare(1, 1, &d, 2)), wrong_view(1, 0)),
-        case("commit_future_view", Fresh, peer(2, commit(5, 1, &d, 2)), wrong_view(5, 0)),
-        case("pre_prepare_during_view_change", ViewChanging, peer(0, pp_of(0, 1, &b, 0)), R::ViewNotActive(1)),
+        // ---- other views (followed without voting, see pbft/handle/learn.rs) ----
+        case("pre_prepare_other_view_from_non_primary", Fresh, peer(0, pp_of(1, 1, &b, 0)), R::NotPrimary { from: 0, view: 1 }),
+        case("pre_prepare_view_max_from_non_primary", Fresh, peer(0, pp_of(u64::MAX, 1, &b, 0)), R::NotPrimary { from: 0, view: u64::MAX }),
+        case("pre_prepare_other_view_digest_mismatch", Fresh, peer(2, pp(2, 1, Some(b.clone()), &d2, 2)), R::DigestMismatch),
+        case("pre_prepare_other_view_without_batch", Fresh, peer(2, pp(2, 1, None, &d, 2)), R::IncompletePayload),
+        case("null_pre_prepare_other_view_with_requests", Fresh, peer(2, pp(2, 1, Some(b.clone()), "", 2)), R::IncompletePayload),
+        case("pre_prepare_other_view_above_window", Fresh, peer(2, pp_of(2, 9, &b, 2)), oow(9, 0, 8)),
+        case("prepare_other_view_from_its_primary", Fresh, peer(2, prepare(2, 1, &d, 2)), R::PrepareFromPrimary),
+        case("prepare_other_view_above_window", Fresh, peer(2, prepare(1, 9, &d, 2)), oow(9, 0, 8)),
+        case("commit_other_view_seq_zero", Fresh, peer(2, commit(5, 0, &d, 2)), oow(0, 0, 8)),
         case("pre_prepare_for_next_view_before_new_view", ViewChanging, peer(2, pp_of(1, 1, &b, 2)), R::ViewNotActive(1)),
-        case("prepare_stale_view_during_view_change", ViewChanging, peer(2, prepare(0, 1, &d, 2)), wrong_view(0, 1)),
-        case("commit_stale_view_during_view_change", ViewChanging, peer(3, commit(0, 1, &d, 3)), wrong_view(0, 1)),
-        case("prepare_stale_view_two_behind", ViewTwo, peer(3, prepare(0, 1, &d, 3)), wrong_view(0, 2)),
-        case("commit_stale_view_one_behind", ViewTwo, peer(2, commit(1, 1, &d, 2)), wrong_view(1, 2)),
-        case("pre_prepare_stale_view_two_behind", ViewTwo, peer(0, pp_of(0, 1, &b, 0)), R::ViewNotActive(2)),
+        case("pre_prepare_own_view_during_view_change", ViewTwo, peer(2, pp_of(2, 1, &b, 2)), R::ViewNotActive(2)),
         // ---- duplicates ----
         case("duplicate_pre_prepare", Prepared, peer(0, pp_of(0, 1, &b, 0)), R::Duplicate),
         case("duplicate_prepare", Prepared, peer(2, prepare(0, 1, &d, 2)), R::Duplicate),

@@ -28,6 +28,9 @@ pub(crate) struct Cert {
     pub(crate) sent_commit: bool,
     /// `Committed` was already reported.
     pub(crate) reported: bool,
+    /// Recorded while we were in another view (`handle/learn.rs`): we
+    /// never vote for it unless we enter its view and take it up.
+    pub(crate) learned: bool,
 }
 
 impl Cert {

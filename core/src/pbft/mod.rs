@@ -8,7 +8,7 @@
 //!   Input::Request(req)      ───────────────▶  request.rs   (dedup, batch)
 //!   Input::Peer{from, msg}   ───────────────▶  pre_prepare / prepare / commit /
 //!                                              checkpoint / view_change /
-//!                                              new_view / fetch
+//!                                              new_view / fetch / learn
 //!   Input::Executed{seq,info}───────────────▶  commit.rs    (next execution,
 //!                                                            checkpoint every K)
 //!   Input::StateTransferred  ───────────────▶  state_transfer.rs
@@ -35,7 +35,12 @@
 //! lagging replica jump to a later view (and is sent to replicas that
 //! announce an older view); the new-view timer also runs before a
 //! VIEW-CHANGE quorum forms, so replicas split across two views escalate
-//! instead of waiting for each other; at most two VIEW-CHANGEs per replica
+//! instead of waiting for each other; a replica outside the view the
+//! others work in (alone in a later one, or restarted in an earlier one)
+//! follows their commits without voting and joins a later view f+1 of them
+//! work in (`handle/learn.rs`); a replica that cannot execute up to a
+//! stable checkpoint state-transfers to it at once; at most two
+//! VIEW-CHANGEs per replica
 //! are kept; an idle primary cuts batches at once; request dedup tolerates
 //! reordering; periodic view changes are computed from the view's start, so
 //! restarted replicas agree on them; the genesis checkpoint (seq 0,

@@ -97,6 +97,12 @@ impl Replica {
             (_, Some(vc)) if vc.view == r.view => r.reannounce_view_change(vc.clone()),
             _ => r.set_timer(Timer::NewView, r.cfg.timeout_view_change),
         }
+        if !r.active_view {
+            // A reinstalled NEW-VIEW may wait for batches nobody keeps any
+            // more: the timer moves on to the next view rather than wait
+            // forever.
+            r.soft_start_timer(Timer::NewView, r.cfg.timeout_view_change);
+        }
         Ok(r)
     }
 

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use fabrik_proto::pbft::{NewView, Request, ViewChange};
 
 use super::ReplicaId;
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 /// The replica's timers (style.md 10.2 rule 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -182,7 +182,12 @@ pub(crate) struct ViewChanges {
     pub(crate) last_timeout: Duration,
     pub(crate) quorum_reached: bool,
     pub(crate) missing: BTreeSet<String>,
-    pub(crate) new_view_sent_to: BTreeSet<ReplicaId>,
+    /// When our NEW-VIEW was last sent to each replica (resent at most
+    /// once per resend period).
+    pub(crate) new_view_sent_to: BTreeMap<ReplicaId, Instant>,
+    /// The latest view other than ours each replica sent a normal-case
+    /// message in (see `handle/learn.rs`).
+    pub(crate) peer_views: BTreeMap<ReplicaId, u64>,
 }
 
 impl ViewChanges {
@@ -193,7 +198,8 @@ impl ViewChanges {
             last_timeout: timeout,
             quorum_reached: false,
             missing: BTreeSet::new(),
-            new_view_sent_to: BTreeSet::new(),
+            new_view_sent_to: BTreeMap::new(),
+            peer_views: BTreeMap::new(),
         }
     }
 

@@ -346,8 +346,7 @@ impl Cluster {
                 self.end_faults();
             }
             Phase::Liveness { since }
-                if self.probe_seen.len() > self.opts.f
-                    || self.now > since + self.opts.liveness_bound =>
+                if self.probe_done() || self.now > since + self.opts.liveness_bound =>
             {
                 self.phase = Phase::Done;
             }
@@ -470,8 +469,18 @@ impl Cluster {
         self.at(d, Event::Submit);
     }
 
+    /// Whether the probe executed on enough correct replicas: f+1, or with
+    /// `converge` every live correct one.
+    fn probe_done(&self) -> bool {
+        if !self.opts.converge {
+            return self.probe_seen.len() > self.opts.f;
+        }
+        let live = self.live_correct();
+        !live.is_empty() && live.iter().all(|i| self.probe_seen.contains(i))
+    }
+
     fn on_probe(&mut self) {
-        if self.probe_seen.len() > self.opts.f {
+        if self.probe_done() {
             return;
         }
         self.probe_seen.clear();
@@ -481,8 +490,12 @@ impl Cluster {
         let req = self.new_request(origin);
         self.probe = Some(request_digest(&req));
         // A client retries: outstanding requests are dropped by a replica
-        // that state-transfers (v0.6), so the probe is resubmitted.
-        self.at(Duration::from_secs(10), Event::Probe);
+        // that state-transfers (v0.6), so the probe is resubmitted. While
+        // converging, the client keeps a trickle going (one request every
+        // 2 s): a lagging replica learns of new checkpoints only from new
+        // sequence numbers.
+        let retry = if self.opts.converge { 2 } else { 10 };
+        self.at(Duration::from_secs(retry), Event::Probe);
         if self.opts.trace_from.is_some() {
             println!("{:?} PROBE at #{i}: {req:?}", self.now);
         }
@@ -519,7 +532,16 @@ impl Cluster {
         self.at(d, Event::Crash);
     }
 
+    fn tracing(&self) -> bool {
+        self.opts
+            .trace_from
+            .is_some_and(|t| self.now >= Instant::ZERO + t)
+    }
+
     fn crash(&mut self, i: usize) {
+        if self.tracing() {
+            println!("{:?} #{i} CRASH", self.now);
+        }
         let Some(x) = self.inst.get_mut(i) else {
             return;
         };
@@ -534,6 +556,9 @@ impl Cluster {
     }
 
     fn restart(&mut self, i: usize) {
+        if self.tracing() && self.inst.get(i).is_some_and(|x| x.replica.is_none()) {
+            println!("{:?} #{i} RESTART", self.now);
+        }
         let now = self.now;
         let Some(x) = self.inst.get_mut(i) else {
             return;
@@ -646,7 +671,7 @@ impl Cluster {
     }
 
     fn report(&self) -> Report {
-        let liveness = (!self.twins_fork).then_some(self.probe_seen.len() > self.opts.f);
+        let liveness = (!self.twins_fork).then_some(self.probe_done());
         Report {
             seed: self.opts.seed,
             n: self.opts.n,

@@ -39,6 +39,10 @@ pub struct SimOptions {
     pub fault_phase: Duration,
     /// After healing, a new request must commit within this.
     pub liveness_bound: Duration,
+    /// After healing, every correct replica (not only f+1) must execute
+    /// the probe: a replica left behind in an old view or below a
+    /// checkpoint must find its way back while a client keeps submitting.
+    pub converge: bool,
     /// Message loss, per mille.
     pub drop_per_mille: u64,
     /// Message duplication, per mille.
@@ -83,6 +87,7 @@ impl SimOptions {
             min_commits: 50,
             fault_phase: Duration::from_secs(120),
             liveness_bound: Duration::from_secs(120),
+            converge: true,
             drop_per_mille: 0,
             dup_per_mille: 0,
             min_delay: Duration::from_millis(1),

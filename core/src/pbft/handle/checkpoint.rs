@@ -95,6 +95,7 @@ impl Replica {
             if self.xfer.skip && seq >= bound {
                 self.move_watermarks(bound);
             }
+            self.catch_up_to_stable_checkpoint(seq, &id);
             return;
         }
         self.move_watermarks(seq);
@@ -138,6 +139,50 @@ impl Replica {
         }));
         self.halted = true;
         true
+    }
+
+    /// fabrik: Q replicas checkpointed `seq`; if we cannot execute up to
+    /// it and hold no pre-prepare for our next sequence number, it was
+    /// decided while we were down or in another view and will never reach
+    /// us. Transfer now instead of waiting for
+    /// checkpoints above the high watermark (v0.6), which leaves a replica
+    /// behind by up to L sequence numbers, and by up to K forever.
+    fn catch_up_to_stable_checkpoint(&mut self, seq: u64, id: &str) {
+        let exec = self.current_exec.unwrap_or(self.last_exec);
+        if self.xfer.skip || seq <= exec || self.can_execute_to(exec, seq) {
+            return;
+        }
+        // Commits may still be on their way; a slot with no pre-prepare in
+        // any view will never fill.
+        let next = exec.saturating_add(1);
+        if self
+            .log
+            .certs
+            .iter()
+            .any(|((_, n), c)| *n == next && c.pre_prepared)
+        {
+            return;
+        }
+        let replicas: Vec<ReplicaId> = self
+            .log
+            .checkpoints
+            .range((seq, 0)..=(seq, u64::MAX))
+            .filter(|(_, v)| v.as_str() == id)
+            .map(|((_, r), _)| *r)
+            .collect();
+        tracing::info!(
+            replica = self.cfg.id,
+            seq,
+            exec,
+            "behind a stable checkpoint it cannot execute to"
+        );
+        let target = Target {
+            seq,
+            id: id.to_owned(),
+            replicas,
+        };
+        self.update_high_target(target.clone());
+        self.state_transfer(Some(target));
     }
 
     fn witness_weak_cert(&mut self, seq: u64, id: &str) {

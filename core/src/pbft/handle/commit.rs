@@ -8,17 +8,16 @@ use prost::Message as _;
 
 use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
+use crate::pbft::handle::learn::Vote;
 use crate::pbft::output::Output;
 use crate::pbft::replica::{Replica, request_digest};
 use crate::pbft::state::Timer;
 
 impl Replica {
     pub(crate) fn on_commit(&mut self, from: ReplicaId, c: &Commit) -> Result<(), RejectReason> {
-        if c.view != self.view {
-            return Err(RejectReason::WrongView {
-                view: c.view,
-                current: self.view,
-            });
+        if self.learnable(from, c.view)? {
+            let vote = (c.view, c.sequence_number, c.batch_digest.as_str());
+            return self.learn_vote(from, Vote::Commit, vote);
         }
         if !self.in_window(c.sequence_number) {
             return Err(self.out_of_window(c.sequence_number));

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod commit;
 mod fetch;
+pub(crate) mod learn;
 mod new_view;
 mod pre_prepare;
 mod prepare;

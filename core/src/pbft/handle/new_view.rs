@@ -293,19 +293,17 @@ impl Replica {
         (from.saturating_add(1)..=to).all(|n| self.log.committed_digest(n, q, cq).is_some())
     }
 
+    /// Every xset batch above h is needed, even one we executed: we are
+    /// about to PREPARE it, and others may fetch it from us.
     fn fetch_missing_or_install(&mut self, nv: NewView) {
-        let needed: Vec<String> = nv
+        let needed: BTreeSet<String> = nv
             .xset
             .iter()
             .filter(|(n, d)| **n > self.h && !d.is_empty() && !self.log.batches.contains_key(*d))
             .map(|(_, d)| d.clone())
             .collect();
-        let mut fresh = Vec::new();
-        for d in needed {
-            if self.vc.missing.insert(d.clone()) {
-                fresh.push(d);
-            }
-        }
+        let fresh: Vec<String> = needed.difference(&self.vc.missing).cloned().collect();
+        self.vc.missing = needed;
         if self.vc.missing.is_empty() {
             self.install_new_view(nv);
             return;
@@ -345,6 +343,7 @@ impl Replica {
             let cert = self.log.cert_mut(view, *n);
             cert.digest = Some(d.clone());
             cert.pre_prepared = true;
+            cert.learned = false;
             self.log.add_qset(*n, d, view);
             self.seq_no = self.seq_no.max(*n);
             self.mark_batch_pending(d);
@@ -363,6 +362,7 @@ impl Replica {
         for (n, _) in &entries {
             self.maybe_send_commit(view, *n);
         }
+        self.take_up_learned(view);
         self.null_request_timer_reset();
         self.maybe_cut_batch(false);
         self.start_timer_if_outstanding();

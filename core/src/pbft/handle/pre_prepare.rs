@@ -17,6 +17,9 @@ impl Replica {
         from: ReplicaId,
         pp: PrePrepare,
     ) -> Result<(), RejectReason> {
+        if self.learnable(from, pp.view)? {
+            return self.learn_pre_prepare(from, pp);
+        }
         self.check_pre_prepare(from, &pp)?;
         let (view, seq, digest) = (pp.view, pp.sequence_number, pp.batch_digest.clone());
         if let Some(stored) = self.log.cert(view, seq).and_then(|c| c.digest.clone()) {
@@ -80,6 +83,7 @@ impl Replica {
         let cert = self.log.cert_mut(view, seq);
         cert.digest = Some(digest.clone());
         cert.pre_prepared = true;
+        cert.learned = false;
         if let Some(batch) = pp.request_batch.filter(|_| !digest.is_empty()) {
             for req in &batch.batch {
                 self.reqs.mark_pending(&request_digest(req));

@@ -6,6 +6,7 @@ use fabrik_proto::pbft::{Commit, Prepare, message};
 
 use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
+use crate::pbft::handle::learn::Vote;
 use crate::pbft::replica::Replica;
 
 impl Replica {
@@ -13,11 +14,9 @@ impl Replica {
         if from == self.cfg.primary(p.view) {
             return Err(RejectReason::PrepareFromPrimary);
         }
-        if p.view != self.view {
-            return Err(RejectReason::WrongView {
-                view: p.view,
-                current: self.view,
-            });
+        if self.learnable(from, p.view)? {
+            let vote = (p.view, p.sequence_number, p.batch_digest.as_str());
+            return self.learn_vote(from, Vote::Prepare, vote);
         }
         if !self.in_window(p.sequence_number) {
             return Err(self.out_of_window(p.sequence_number));
@@ -45,7 +44,7 @@ impl Replica {
         let Some(cert) = self.log.cert(view, seq) else {
             return;
         };
-        if !cert.prepared(quorum) || cert.sent_commit {
+        if !cert.prepared(quorum) || cert.sent_commit || cert.learned {
             self.check_committed(view, seq);
             return;
         }

@@ -9,7 +9,7 @@ use prost::Message as _;
 use crate::pbft::error::RejectReason;
 use crate::pbft::output::Output;
 use crate::pbft::replica::Replica;
-use crate::pbft::state::Target;
+use crate::pbft::state::{Target, Timer};
 
 impl Replica {
     pub(crate) fn update_high_target(&mut self, target: Target) {
@@ -83,6 +83,8 @@ impl Replica {
         self.seq_no = self.seq_no.max(seq);
         self.head = info.encode_to_vec();
         self.reqs.clear();
+        // Progress, like a commit: the request timer starts afresh.
+        self.timers.stop(&Timer::Request);
         self.move_watermarks(seq);
         self.xfer.skip = false;
         self.emit(Output::StateValid);

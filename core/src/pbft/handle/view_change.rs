@@ -37,9 +37,10 @@ impl Replica {
         self.vc.missing.clear();
         self.reqs.clear_pending();
         let (q, cq, last_exec) = (self.quorum(), self.commit_quorum(), self.last_exec);
-        self.log
-            .certs
-            .retain(|(v, n), c| *v >= view || (*n > last_exec && c.committed(q, cq)));
+        let learned = self.live_views();
+        self.log.certs.retain(|(v, n), c| {
+            *v >= view || learned.contains(v) || (*n > last_exec && c.committed(q, cq))
+        });
         self.vc.store.retain(|(_, v), _| *v >= view);
     }
 
@@ -182,16 +183,23 @@ impl Replica {
     }
 
     /// fabrik: a replica still in an older view (or re-announcing after a
-    /// restart) gets our NEW-VIEW, once per view; it is self-certifying
-    /// (signed VIEW-CHANGEs), so it can jump to our view.
+    /// restart) gets our NEW-VIEW, at most once per resend period (it may
+    /// have lost the last one in a crash); it is self-certifying (signed
+    /// VIEW-CHANGEs), so it can jump to our view.
     fn maybe_resend_new_view(&mut self, to: ReplicaId) -> bool {
-        if !self.active_view || self.vc.new_view_sent_to.contains(&to) {
+        if !self.active_view {
+            return false;
+        }
+        let period = self.cfg.timeout_resend_view_change;
+        if let Some(at) = self.vc.new_view_sent_to.get(&to)
+            && self.now < *at + period
+        {
             return false;
         }
         let Some(nv) = self.vc.new_view.clone() else {
             return false;
         };
-        self.vc.new_view_sent_to.insert(to);
+        self.vc.new_view_sent_to.insert(to, self.now);
         self.send(to, message::Payload::NewView(nv));
         true
     }

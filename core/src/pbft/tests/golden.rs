@@ -297,12 +297,21 @@ fn pre_prepare_from_a_backup_or_out_of_window_or_wrong_view_is_rejected() {
             high: 8
         }
     );
+    // Another view's pre-prepare is learned from only if that view's
+    // primary sent it, and only for the latest view its sender used.
     assert_eq!(
         deliver(&mut r, 0, pre_prepare(1, 1, &b, 0))
             .unwrap_err()
             .reason,
+        RejectReason::NotPrimary { from: 0, view: 1 }
+    );
+    deliver(&mut r, 2, commit(6, 1, &batch_digest(&b), 2)).unwrap();
+    assert_eq!(
+        deliver(&mut r, 2, pre_prepare(2, 1, &b, 2))
+            .unwrap_err()
+            .reason,
         RejectReason::WrongView {
-            view: 1,
+            view: 2,
             current: 0
         }
     );

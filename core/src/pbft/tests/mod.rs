@@ -5,6 +5,7 @@
 mod arithmetic;
 mod fuzz;
 mod golden;
+mod learning;
 mod scenarios;
 
 use std::collections::{BTreeMap, VecDeque};

@@ -1,0 +1,85 @@
+//! `sim`: long seed sweeps of the PBFT cluster simulator
+//! (`fabrik_core::sim`), for runs far beyond what CI does.
+//!
+//! ```text
+//! cargo run --release -p fabrik-tests --bin sim -- --seeds 100000 --nodes 4
+//! ```
+//!
+//! Prints progress every 10 s (seeds per second, committed batches,
+//! violations so far), every failing seed with the command that replays
+//! it, and a summary; exits non-zero if any seed failed.
+
+use clap::Parser;
+use fabrik_core::sim::{SimOptions, run};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Seed sweep of the PBFT cluster simulator.
+#[derive(Parser)]
+struct Args {
+    /// How many seeds to play.
+    #[arg(long, default_value_t = 1000)]
+    seeds: u64,
+    /// Replicas per cluster (4 or 7).
+    #[arg(long, default_value_t = 4)]
+    nodes: usize,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    first: u64,
+    /// Only require f+1 replicas (not all correct ones) to execute the
+    /// probe after healing.
+    #[arg(long)]
+    no_converge: bool,
+    /// Stop at the first failing seed.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Print every input and output from this simulated second on (use
+    /// with `--seeds 1`).
+    #[arg(long)]
+    trace_from: Option<u64>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let start = Instant::now();
+    let mut last_report = start;
+    let (mut commits, mut failed, mut played) = (0u64, Vec::new(), 0u64);
+    for seed in args.first..args.first.saturating_add(args.seeds) {
+        let mut opts = SimOptions::swarm(seed, args.nodes);
+        opts.converge = !args.no_converge;
+        opts.trace_from = args.trace_from.map(fabrik_core::time::Duration::from_secs);
+        let report = run(opts);
+        played += 1;
+        commits += report.committed_batches;
+        if !report.ok() {
+            println!("FAILED {report}");
+            println!(
+                "  replay: cargo run --release -p fabrik-tests --bin sim -- --first {seed} --seeds 1 --nodes {}",
+                args.nodes
+            );
+            failed.push(seed);
+            if args.fail_fast {
+                break;
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = Instant::now();
+            print_progress(played, commits, failed.len(), start.elapsed());
+        }
+    }
+    print_progress(played, commits, failed.len(), start.elapsed());
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failing seeds: {failed:?}");
+        ExitCode::FAILURE
+    }
+}
+
+fn print_progress(played: u64, commits: u64, violations: usize, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{played} seeds in {secs:.1} s ({:.1} seeds/s), {commits} committed batches, {violations} failing seeds",
+        played as f64 / secs
+    );
+}
