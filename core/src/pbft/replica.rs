@@ -310,7 +310,13 @@ impl Replica {
     fn dispatch(&mut self, input: Input) -> Result<(), RejectReason> {
         match input {
             Input::Request(req) => self.on_local_request(req),
-            Input::Peer { from, msg } => self.on_peer(from, msg),
+            Input::Peer { from, msg } => {
+                let result = self.on_peer(from, msg);
+                if result.is_ok() {
+                    self.refetch_missing_batches();
+                }
+                result
+            }
             Input::Executed { seq, info } => self.on_executed(seq, &info),
             Input::StateTransferred { seq, info } => self.on_state_transferred(seq, &info),
             Input::StateTransferFailed => self.on_state_transfer_failed(),

@@ -182,6 +182,8 @@ pub(crate) struct ViewChanges {
     pub(crate) last_timeout: Duration,
     pub(crate) quorum_reached: bool,
     pub(crate) missing: BTreeSet<String>,
+    /// When the missing batches were last asked for.
+    pub(crate) missing_asked_at: Option<Instant>,
     /// When our NEW-VIEW was last sent to each replica (resent at most
     /// once per resend period).
     pub(crate) new_view_sent_to: BTreeMap<ReplicaId, Instant>,
@@ -198,6 +200,7 @@ impl ViewChanges {
             last_timeout: timeout,
             quorum_reached: false,
             missing: BTreeSet::new(),
+            missing_asked_at: None,
             new_view_sent_to: BTreeMap::new(),
             peer_views: BTreeMap::new(),
         }

@@ -191,7 +191,10 @@ impl Checker {
         max_requests: usize,
     ) {
         let l = usize::try_from(l).unwrap_or(usize::MAX);
-        let ok = b.certs <= l.saturating_mul(3)
+        // Certificates: our view and one learned view per other replica
+        // (`pbft/handle/learn.rs`), each inside the window, plus committed
+        // ones not yet executed.
+        let ok = b.certs <= l.saturating_mul(n.saturating_add(2))
             && b.batches <= l.saturating_mul(8)
             && b.checkpoints <= n.saturating_mul(l.saturating_add(2))
             && b.view_changes <= n.saturating_mul(2)

@@ -10,7 +10,8 @@
 //! it, and a summary; exits non-zero if any seed failed.
 
 use clap::Parser;
-use fabrik_core::sim::{SimOptions, run};
+use fabrik_core::pbft::PlantedBug;
+use fabrik_core::sim::{Byzantine, SimOptions, run};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,14 @@ struct Args {
     /// with `--seeds 1`).
     #[arg(long)]
     trace_from: Option<u64>,
+    /// Plant a bug in every correct replica (teeth checks): skip-digest,
+    /// non-primary, no-watermark, forget-pset or commit-one-short.
+    #[arg(long, value_parser = planted_bug)]
+    planted_bug: Option<PlantedBug>,
+    /// Make replica 1 Byzantine: random, equivocate, equivocate-same-digest
+    /// or twin.
+    #[arg(long, value_parser = byzantine)]
+    byzantine: Option<Byzantine>,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +57,10 @@ fn main() -> ExitCode {
         let mut opts = SimOptions::swarm(seed, args.nodes);
         opts.converge = !args.no_converge;
         opts.trace_from = args.trace_from.map(fabrik_core::time::Duration::from_secs);
+        opts.planted_bug = args.planted_bug;
+        if let Some(kind) = args.byzantine {
+            opts.byzantine = vec![(1, kind)];
+        }
         let report = run(opts);
         played += 1;
         commits += report.committed_batches;
@@ -82,4 +95,25 @@ fn print_progress(played: u64, commits: u64, violations: usize, elapsed: Duratio
         "{played} seeds in {secs:.1} s ({:.1} seeds/s), {commits} committed batches, {violations} failing seeds",
         played as f64 / secs
     );
+}
+
+fn planted_bug(name: &str) -> Result<PlantedBug, String> {
+    Ok(match name {
+        "skip-digest" => PlantedBug::SkipDigestCheck,
+        "non-primary" => PlantedBug::AcceptNonPrimaryPrePrepare,
+        "no-watermark" => PlantedBug::NoWatermarkCheck,
+        "forget-pset" => PlantedBug::ForgetPSet,
+        "commit-one-short" => PlantedBug::CommitOneShort,
+        other => return Err(format!("unknown planted bug {other:?}")),
+    })
+}
+
+fn byzantine(name: &str) -> Result<Byzantine, String> {
+    Ok(match name {
+        "random" => Byzantine::Random,
+        "equivocate" => Byzantine::Equivocate,
+        "equivocate-same-digest" => Byzantine::EquivocateSameDigest,
+        "twin" => Byzantine::Twin,
+        other => return Err(format!("unknown Byzantine behaviour {other:?}")),
+    })
 }

@@ -308,12 +308,38 @@ impl Replica {
             self.install_new_view(nv);
             return;
         }
-        for batch_digest in fresh {
+        self.fetch_batches(fresh);
+    }
+
+    fn fetch_batches(&mut self, digests: Vec<String>) {
+        if digests.is_empty() {
+            return;
+        }
+        self.vc.missing_asked_at = Some(self.now);
+        for batch_digest in digests {
             let fetch = FetchRequestBatch {
                 batch_digest,
                 replica_id: self.cfg.id,
             };
             self.broadcast(message::Payload::FetchRequestBatch(fetch));
+        }
+    }
+
+    /// fabrik: v0.6 asks for a missing batch once; if nobody had it yet
+    /// (the replica that will have it is still fetching it itself), the
+    /// new view never installs here. Ask again, at most once per resend
+    /// period, while messages keep arriving.
+    pub(crate) fn refetch_missing_batches(&mut self) {
+        if self.active_view || self.vc.missing.is_empty() {
+            return;
+        }
+        let due = self
+            .vc
+            .missing_asked_at
+            .is_none_or(|at| self.now >= at + self.cfg.timeout_resend_view_change);
+        if due {
+            let digests = self.vc.missing.iter().cloned().collect();
+            self.fetch_batches(digests);
         }
     }
 
