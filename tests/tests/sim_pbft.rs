@@ -66,14 +66,27 @@ fn replay() {
     assert!(r.ok(), "{r}");
 }
 
+// The CI sweep: 1,000 seeds with N=4 and 200 with N=7, in four tests so
+// they run side by side.
+
 #[test]
-fn sweep_n4_200_seeds() {
-    assert_all_ok(&sweep(4, 0..200));
+fn sweep_n4_seeds_0_to_500() {
+    assert_all_ok(&sweep(4, 0..500));
 }
 
 #[test]
-fn sweep_n7_50_seeds() {
-    assert_all_ok(&sweep(7, 10_000..10_050));
+fn sweep_n4_seeds_500_to_1000() {
+    assert_all_ok(&sweep(4, 500..1_000));
+}
+
+#[test]
+fn sweep_n7_seeds_10000_to_10100() {
+    assert_all_ok(&sweep(7, 10_000..10_100));
+}
+
+#[test]
+fn sweep_n7_seeds_10100_to_10200() {
+    assert_all_ok(&sweep(7, 10_100..10_200));
 }
 
 #[test]
@@ -137,9 +150,10 @@ fn teeth_commit_one_short() {
 
 #[test]
 fn teeth_no_watermark_check() {
-    // Seed 200 is the first of 0..600 that catches it (found with the
-    // `teeth_exploration` test in core); the window keeps CI fast.
-    assert!(caught(PlantedBug::NoWatermarkCheck, vec![], 195..205).is_some());
+    // Seed 53 is the first of 0..600 that catches it (found with
+    // `sim --planted-bug no-watermark --seeds 600`); the window keeps CI
+    // fast.
+    assert!(caught(PlantedBug::NoWatermarkCheck, vec![], 50..60).is_some());
 }
 
 #[test]
