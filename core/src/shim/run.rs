@@ -54,6 +54,19 @@ impl Handler {
     /// Decodes the arguments and emits [`Output::Run`]; on a decode error
     /// replies ERROR (QUERY_ERROR for a query) and returns `false`.
     fn start(&mut self, msg: &ChaincodeMessage, kind: RunKind) -> Result<bool, Reject> {
+        if self.ctxs.contains_key(&msg.txid) {
+            // A second run of a txid still running (a TRANSACTION while its
+            // QUERY waits on a stub call, say) would replace its context and
+            // leave that call unanswered for good.
+            let text = format!(
+                "[{}]Another request pending for this Txid. Cannot process.",
+                msg.txid
+            );
+            self.send_simple(Type::Error, &msg.txid, text.into_bytes());
+            return Err(Reject::DuplicateTxid {
+                txid: msg.txid.clone(),
+            });
+        }
         let args = match args_of(msg) {
             Ok(args) => args,
             Err(e) => {

@@ -357,6 +357,33 @@ fn duplicate_query_txid_is_dropped() {
 }
 
 #[test]
+fn a_transaction_with_the_txid_of_a_running_query_is_refused() {
+    let mut h = in_query();
+    let get = StubCall::GetState("a".into());
+    assert_eq!(call(&mut h, "q1", get), Ok(()));
+    drain(&mut h);
+    let r = feed(&mut h, exec(Type::Transaction, "q1", &["f"]));
+    assert_eq!(r, Err(Reject::DuplicateTxid { txid: "q1".into() }));
+    assert_eq!(
+        drain(&mut h),
+        vec![send(
+            Type::Error,
+            "q1",
+            b"[q1]Another request pending for this Txid. Cannot process."
+        )]
+    );
+    assert_eq!(h.state_name(), "ready");
+    // The query's stub call is still answered when the shim stops.
+    let _ = feed(&mut h, ChaincodeMessage::default());
+    assert!(
+        drain(&mut h)
+            .iter()
+            .any(|o| matches!(o, Output::StubReply { txid, .. } if txid == "q1")),
+        "the pending GET_STATE of q1 got no reply"
+    );
+}
+
+#[test]
 fn queries_beyond_the_bound_get_query_error() {
     let mut h = Handler::with_config("cc", Config { max_in_flight: 1 });
     assert_eq!(feed(&mut h, msg(Type::Registered, "", b"")), Ok(()));
