@@ -37,9 +37,11 @@
 //! VIEW-CHANGE quorum forms, so replicas split across two views escalate
 //! instead of waiting for each other; a replica outside the view the
 //! others work in (alone in a later one, or restarted in an earlier one)
-//! follows their commits without voting and joins a later view f+1 of them
-//! work in (`handle/learn.rs`); a replica that cannot execute up to a
-//! stable checkpoint state-transfers to it at once; at most two
+//! follows their commits without voting and joins a later view once a
+//! decision commits there (`handle/learn.rs`); a replica that cannot
+//! execute up to a stable checkpoint, with no pre-prepare for its next
+//! sequence number, state-transfers to it at once; missing NEW-VIEW
+//! batches are asked for again each resend period; at most two
 //! VIEW-CHANGEs per replica
 //! are kept; an idle primary cuts batches at once; request dedup tolerates
 //! reordering; periodic view changes are computed from the view's start, so
