@@ -163,29 +163,20 @@ impl Replica {
         {
             return;
         }
-        let replicas: Vec<ReplicaId> = self
-            .log
-            .checkpoints
-            .range((seq, 0)..=(seq, u64::MAX))
-            .filter(|(_, v)| v.as_str() == id)
-            .map(|((_, r), _)| *r)
-            .collect();
         tracing::info!(
             replica = self.cfg.id,
             seq,
             exec,
             "behind a stable checkpoint it cannot execute to"
         );
-        let target = Target {
-            seq,
-            id: id.to_owned(),
-            replicas,
-        };
+        let target = self.checkpoint_target(seq, id);
         self.update_high_target(target.clone());
         self.state_transfer(Some(target));
     }
 
-    fn witness_weak_cert(&mut self, seq: u64, id: &str) {
+    /// A state-transfer target: checkpoint `seq` with `id`, and the
+    /// replicas that vouched for it.
+    fn checkpoint_target(&self, seq: u64, id: &str) -> Target {
         let replicas: Vec<ReplicaId> = self
             .log
             .checkpoints
@@ -193,11 +184,15 @@ impl Replica {
             .filter(|(_, v)| v.as_str() == id)
             .map(|((_, r), _)| *r)
             .collect();
-        let target = Target {
+        Target {
             seq,
             id: id.to_owned(),
             replicas,
-        };
+        }
+    }
+
+    fn witness_weak_cert(&mut self, seq: u64, id: &str) {
+        let target = self.checkpoint_target(seq, id);
         self.update_high_target(target.clone());
         if self.xfer.skip {
             self.retry_state_transfer(Some(target));
