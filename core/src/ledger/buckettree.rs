@@ -319,7 +319,12 @@ fn leaf_hash(entries: &[(&[u8], &[u8])]) -> Result<Option<Hash>, LedgerError> {
             .ok_or_else(|| LedgerError::corrupt_state(composite, "composite key has no 0x00"))?;
         split.push((chaincode, key, *value));
     }
-    let mut buf = Vec::new();
+    // Each field carries a varint length of at most 10 bytes.
+    let size: usize = split
+        .iter()
+        .map(|(chaincode, key, value)| chaincode.len() + key.len() + value.len() + 40)
+        .sum();
+    let mut buf = Vec::with_capacity(size);
     for group in split.chunk_by(|a, b| a.0 == b.0) {
         let Some((chaincode, _, _)) = group.first() else {
             continue;

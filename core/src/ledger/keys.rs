@@ -75,14 +75,18 @@ pub fn data_node_prefix(bucket: u64) -> Vec<u8> {
 
 /// State partition key of a data node.
 pub fn data_node_key(bucket: u64, composite: &[u8]) -> Vec<u8> {
-    let mut out = ordered_varint(bucket);
+    let prefix = ordered_varint(bucket);
+    let mut out = Vec::with_capacity(prefix.len() + composite.len());
+    out.extend_from_slice(&prefix);
     out.extend_from_slice(composite);
     out
 }
 
 /// State partition key of a bucket-tree node.
 pub fn bucket_node_key(level: u32, bucket: u64) -> Vec<u8> {
-    let mut out = vec![BUCKET_NODE_PREFIX];
+    // Prefix plus two varints of at most 5 and 10 bytes: one allocation.
+    let mut out = Vec::with_capacity(16);
+    out.push(BUCKET_NODE_PREFIX);
     put_varint(&mut out, u64::from(level));
     put_varint(&mut out, bucket);
     out
