@@ -14,7 +14,8 @@
 use clap::{Parser, Subcommand};
 use fabrik_core::ledger::StateDelta;
 use fabrik_core::ledger::buckettree::{self, BucketTreeConfig};
-use fabrik_core::ledger::kv::MemKv;
+use fabrik_core::ledger::kv::{KvRead, MemKv, WriteBatch};
+use fabrik_io::store::Store;
 use std::time::Instant;
 
 /// Fixed workloads for instruction counting.
@@ -40,7 +41,35 @@ enum Workload {
         /// Measured blocks.
         #[arg(long, default_value_t = 5)]
         blocks: u64,
+        /// Where the state lives: `mem` (the core's in-memory store) or
+        /// `fjall` (the peer's store, in a temporary directory, each block
+        /// fsynced as a commit is).
+        #[arg(long, default_value = "mem")]
+        store: StoreKind,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StoreKind {
+    Mem,
+    Fjall,
+}
+
+/// The two stores the workloads run on.
+trait CostStore: KvRead {
+    fn write(&mut self, batch: &WriteBatch);
+}
+
+impl CostStore for MemKv {
+    fn write(&mut self, batch: &WriteBatch) {
+        self.apply(batch);
+    }
+}
+
+impl CostStore for Store {
+    fn write(&mut self, batch: &WriteBatch) {
+        self.apply(batch).expect("fjall commit");
+    }
 }
 
 const CHAINCODE: &str = "cost_cc";
@@ -63,20 +92,30 @@ fn main() {
             state_keys,
             delta_keys,
             blocks,
-        } => buckettree_cost(state_keys, delta_keys, blocks),
+            store: StoreKind::Mem,
+        } => buckettree_cost(&mut MemKv::new(), state_keys, delta_keys, blocks),
+        Workload::Buckettree {
+            state_keys,
+            delta_keys,
+            blocks,
+            store: StoreKind::Fjall,
+        } => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let mut store = Store::open(dir.path()).expect("open fjall store");
+            buckettree_cost(&mut store, state_keys, delta_keys, blocks);
+        }
     }
 }
 
-fn buckettree_cost(state_keys: u64, delta_keys: u64, blocks: u64) {
+fn buckettree_cost(kv: &mut impl CostStore, state_keys: u64, delta_keys: u64, blocks: u64) {
     let config = BucketTreeConfig::default();
-    let mut kv = MemKv::new();
     for chunk in (0..state_keys).collect::<Vec<_>>().chunks(50_000) {
         let mut delta = StateDelta::new();
         for &i in chunk {
             delta.set(CHAINCODE, &key(i), value(i, 0), None);
         }
-        let update = buckettree::apply_delta(&kv, &config, &delta).expect("populate");
-        kv.apply(&update.writes);
+        let update = buckettree::apply_delta(kv, &config, &delta).expect("populate");
+        kv.write(&update.writes);
     }
     let deltas: Vec<StateDelta> = (1..=blocks)
         .map(|block| {
@@ -93,8 +132,8 @@ fn buckettree_cost(state_keys: u64, delta_keys: u64, blocks: u64) {
     let root = measured(|| {
         let mut root = None;
         for delta in &deltas {
-            let update = buckettree::apply_delta(&kv, &config, delta).expect("apply");
-            kv.apply(&update.writes);
+            let update = buckettree::apply_delta(kv, &config, delta).expect("apply");
+            kv.write(&update.writes);
             root = update.state_hash;
         }
         root
