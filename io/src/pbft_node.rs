@@ -10,7 +10,7 @@ use crate::driver::Clock;
 use crate::exec::Executor;
 use crate::holdback::Holdback;
 use crate::net::{Inbound, Network};
-use crate::replica::{self, CatchUp, ConsensusNet, ReplicaParts};
+use crate::replica::{self, CatchUp, ConsensusNet, ReplicaInbox, ReplicaParts};
 use crate::store::Store;
 use fabrik_core::crypto::{VerifyingKey, b64_decode};
 use fabrik_core::ledger::Ledger;
@@ -240,19 +240,31 @@ pub fn decode_consensus(from: &str, msg: &protos::Message) -> Result<Input, pbft
     Ok(Input::Peer { from: sender, msg })
 }
 
-/// Feeds CONSENSUS messages from peers to the replica; undecodable ones
-/// are counted as consensus rejections.
+/// Feeds CONSENSUS messages from peers to the replica, each to its lane
+/// ([`ReplicaInbox::lane`]); undecodable ones, and ones a full lane cannot
+/// take, are counted as consensus rejections.
 fn route_consensus(
     mut consensus: mpsc::Receiver<Inbound>,
-    replica: mpsc::Sender<Input>,
+    replica: ReplicaInbox,
     metrics: crate::metrics::Metrics,
 ) {
     tokio::spawn(async move {
         while let Some(Inbound { from, msg }) = consensus.recv().await {
             match decode_consensus(&from, &msg) {
                 Ok(input) => {
-                    if replica.try_send(input).is_err() {
-                        tracing::debug!("consensus inbox full; message from {from} dropped");
+                    let lane = replica.lane(&input);
+                    let is_request = lane.same_channel(&replica.requests);
+                    if lane.try_send(input).is_err() {
+                        // A relayed request the lane cannot take stays with
+                        // its origin replica; a protocol message dropped
+                        // here means a peer floods us.
+                        if is_request {
+                            tracing::debug!("request lane full; request relayed by {from} dropped");
+                            metrics.consensus_rejected("request_lane_full", &from);
+                        } else {
+                            tracing::warn!("control lane full; message from {from} dropped");
+                            metrics.consensus_rejected("control_lane_full", &from);
+                        }
                     }
                 }
                 Err(reason) => {
@@ -359,5 +371,5 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
     });
     route_consensus(parts.consensus, inbox.clone(), parts.metrics);
     route_sync(parts.sync, store, net, Some(st_tx));
-    Ok(Submitter::pbft(inbox, id))
+    Ok(Submitter::pbft(inbox.requests, id))
 }

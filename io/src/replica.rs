@@ -327,16 +327,52 @@ pub struct ReplicaParts {
     pub net: Arc<dyn ConsensusNet>,
     /// Catch-up.
     pub catch_up: Arc<dyn CatchUp>,
-    /// Bound of the replica's inbox.
+    /// Bound of the replica's request lane
+    /// (`peer.validator.consensus.buffersize`).
     pub buffer: usize,
     /// Where consensus series are reported.
     pub metrics: Metrics,
 }
 
-/// Starts the replica and its committer; returns the replica's inbox
-/// (transport and clients feed it).
-pub fn start(parts: ReplicaParts, clock: Clock) -> mpsc::Sender<Input> {
-    let (in_tx, mut in_rx) = mpsc::channel(parts.buffer.max(1));
+/// Smallest bound of the control lane. A correct replica's protocol traffic
+/// is bounded by the watermark window (a few messages per replica and
+/// sequence number), far below this; only a flooding peer fills it.
+pub const CONTROL_LANE_MIN: usize = 8192;
+
+/// The two inboxes of the replica task. Client requests (submitted here or
+/// relayed by other replicas) go to the request lane, bounded by
+/// `peer.validator.consensus.buffersize`; everything else (PRE-PREPARE,
+/// PREPARE, COMMIT, CHECKPOINT, view changes, executions, state-transfer
+/// outcomes) to the control lane, which the replica always reads first. So
+/// a flood of requests is refused at the request lane and can never push
+/// out the messages that commit what was already accepted.
+#[derive(Debug, Clone)]
+pub struct ReplicaInbox {
+    /// Protocol messages and local events.
+    pub control: mpsc::Sender<Input>,
+    /// Client requests.
+    pub requests: mpsc::Sender<Input>,
+}
+
+impl ReplicaInbox {
+    /// The lane an input belongs to.
+    pub fn lane(&self, input: &Input) -> &mpsc::Sender<Input> {
+        match input {
+            Input::Request(_)
+            | Input::Peer {
+                msg: PeerMsg::Request(_),
+                ..
+            } => &self.requests,
+            _ => &self.control,
+        }
+    }
+}
+
+/// Starts the replica and its committer; returns the replica's inboxes
+/// (transport and clients feed them).
+pub fn start(parts: ReplicaParts, clock: Clock) -> ReplicaInbox {
+    let (in_tx, mut in_rx) = mpsc::channel(parts.buffer.max(CONTROL_LANE_MIN));
+    let (requests_tx, mut requests_rx) = mpsc::channel(parts.buffer.max(1));
     let (to_committer, mut batches) = mpsc::channel::<(u64, RequestBatch)>(1);
     let executed = in_tx.clone();
     let executor = Arc::clone(&parts.executor);
@@ -376,10 +412,20 @@ pub fn start(parts: ReplicaParts, clock: Clock) -> mpsc::Sender<Input> {
     };
     let mut replica = parts.replica;
     tokio::spawn(async move {
-        driver::run(&mut replica, &mut in_rx, &mut effects, clock).await;
+        driver::run_lanes(
+            &mut replica,
+            &mut in_rx,
+            Some(&mut requests_rx),
+            &mut effects,
+            clock,
+        )
+        .await;
         tracing::error!("consensus stopped");
     });
-    in_tx
+    ReplicaInbox {
+        control: in_tx,
+        requests: requests_tx,
+    }
 }
 
 #[cfg(test)]
