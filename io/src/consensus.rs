@@ -5,6 +5,7 @@
 use crate::driver::{self, Clock, Effects};
 use crate::exec::Executor;
 use crate::net::{Inbound, Network};
+use crate::replica::Admission;
 use fabrik_core::noops::{self, Input, Noops, Output};
 use fabrik_core::pbft;
 use fabrik_proto::pbft as pbft_wire;
@@ -29,8 +30,14 @@ enum Target {
         inbox: mpsc::Sender<pbft::Input>,
         replica: pbft::ReplicaId,
         last_nanos: Arc<AtomicU64>,
+        admission: Option<Arc<Admission>>,
     },
 }
+
+/// The refusal a client gets when this peer holds as many outstanding
+/// requests as it may: nothing was accepted, so resubmitting is safe.
+pub const BUSY: &str = "the network is busy: this peer has as many transactions \
+     waiting to be ordered as it may (pbft max outstanding requests / N / 2); retry later";
 
 impl Submitter {
     /// Submits into the PBFT replica whose inbox is `inbox`.
@@ -41,8 +48,18 @@ impl Submitter {
                 inbox,
                 replica,
                 last_nanos,
+                admission: None,
             },
         }
+    }
+
+    /// Refuses new transactions at once while `admission` is full.
+    #[must_use]
+    pub fn with_admission(mut self, bound: Arc<Admission>) -> Self {
+        if let Target::Pbft { admission, .. } = &mut self.target {
+            *admission = Some(bound);
+        }
+        self
     }
 
     /// Requests waiting in the consensus inbox (bounded by
@@ -68,7 +85,12 @@ impl Submitter {
                 inbox,
                 replica,
                 last_nanos,
+                admission,
             } => {
+                let queued = inbox.max_capacity().saturating_sub(inbox.capacity());
+                if admission.as_ref().is_some_and(|a| a.is_full(queued)) {
+                    return Err(BUSY.to_string());
+                }
                 let request = pbft_request(&tx, *replica, last_nanos);
                 inbox
                     .try_send(pbft::Input::Request(request))
@@ -238,4 +260,42 @@ fn start_noops_inner(
         driver::run(&mut machine, &mut in_rx, &mut effects, clock).await;
     });
     in_tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(txid: &str) -> Transaction {
+        Transaction {
+            txid: txid.into(),
+            ..Transaction::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_admission_bound_refuses_at_once_and_frees_with_execution() {
+        let (inbox, mut lane) = mpsc::channel(10);
+        let admission = Arc::new(Admission::new(2));
+        let submitter = Submitter::pbft(inbox, 1).with_admission(Arc::clone(&admission));
+        submitter.submit(tx("t1")).await.unwrap();
+        submitter.submit(tx("t2")).await.unwrap();
+        assert_eq!(submitter.submit(tx("t3")).await, Err(BUSY.to_string()));
+        // The replica took both and reports them outstanding: still full.
+        lane.recv().await.unwrap();
+        lane.recv().await.unwrap();
+        admission.set_outstanding(2);
+        assert_eq!(submitter.submit(tx("t3")).await, Err(BUSY.to_string()));
+        // One executed: room for one more.
+        admission.set_outstanding(1);
+        submitter.submit(tx("t3")).await.unwrap();
+        assert_eq!(submitter.submit(tx("t4")).await, Err(BUSY.to_string()));
+        let Some(pbft::Input::Request(req)) = lane.recv().await else {
+            panic!("the admitted transaction reaches the replica");
+        };
+        assert_eq!(
+            Transaction::decode(req.payload.as_slice()).unwrap().txid,
+            "t3"
+        );
+    }
 }

@@ -240,9 +240,9 @@ pub fn decode_consensus(from: &str, msg: &protos::Message) -> Result<Input, pbft
     Ok(Input::Peer { from: sender, msg })
 }
 
-/// Feeds CONSENSUS messages from peers to the replica, each to its lane
-/// ([`ReplicaInbox::lane`]); undecodable ones, and ones a full lane cannot
-/// take, are counted as consensus rejections.
+/// Feeds CONSENSUS messages from peers to the replica's control lane
+/// ([`ReplicaInbox`]); undecodable ones, and ones a full lane cannot take,
+/// are counted as consensus rejections.
 fn route_consensus(
     mut consensus: mpsc::Receiver<Inbound>,
     replica: ReplicaInbox,
@@ -252,19 +252,12 @@ fn route_consensus(
         while let Some(Inbound { from, msg }) = consensus.recv().await {
             match decode_consensus(&from, &msg) {
                 Ok(input) => {
-                    let lane = replica.lane(&input);
-                    let is_request = lane.same_channel(&replica.requests);
-                    if lane.try_send(input).is_err() {
-                        // A relayed request the lane cannot take stays with
-                        // its origin replica; a protocol message dropped
-                        // here means a peer floods us.
-                        if is_request {
-                            tracing::debug!("request lane full; request relayed by {from} dropped");
-                            metrics.consensus_rejected("request_lane_full", &from);
-                        } else {
-                            tracing::warn!("control lane full; message from {from} dropped");
-                            metrics.consensus_rejected("control_lane_full", &from);
-                        }
+                    // The control lane has room for what correct peers
+                    // send (every origin's share of requests included): a
+                    // message dropped here means a peer floods us.
+                    if replica.control.try_send(input).is_err() {
+                        tracing::warn!("control lane full; message from {from} dropped");
+                        metrics.consensus_rejected("control_lane_full", &from);
                     }
                 }
                 Err(reason) => {
@@ -371,5 +364,5 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
     });
     route_consensus(parts.consensus, inbox.clone(), parts.metrics);
     route_sync(parts.sync, store, net, Some(st_tx));
-    Ok(Submitter::pbft(inbox.requests, id))
+    Ok(Submitter::pbft(inbox.requests, id).with_admission(inbox.admission))
 }

@@ -21,10 +21,11 @@ use fabrik_core::ledger::kv::{KvRead, Partition, StoreError, WriteBatch};
 use fabrik_core::pbft::{
     self, Input, Output, PeerMsg, PersistOp, PersistedState, Replica, ReplicaId,
 };
-use fabrik_proto::pbft::{Metadata, PQset, RequestBatch};
+use fabrik_proto::pbft::{self as pbft_wire, Metadata, PQset, RequestBatch};
 use fabrik_proto::protos::{self, Transaction, message};
 use prost::Message as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
 /// Key prefix of the consensus state in the Persist partition (v0.6).
@@ -195,6 +196,7 @@ struct ReplicaEffects {
     pending: WriteBatch,
     halted: bool,
     metrics: Metrics,
+    admission: Arc<Admission>,
 }
 
 impl ReplicaEffects {
@@ -221,6 +223,22 @@ impl ReplicaEffects {
         if let Err(e) = tokio::task::block_in_place(|| store.apply(&writes)) {
             self.fail(&e);
         }
+    }
+
+    /// A client request this peer accepted will never be ordered: its
+    /// transaction goes out as a rejection event, so a client watching the
+    /// event stream learns it must resubmit.
+    async fn report_refused(&self, request: &pbft_wire::Request, reason: &pbft::RejectReason) {
+        let tx = match Transaction::decode(request.payload.as_slice()) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::warn!("refused request carries no transaction ({e}); nothing to report");
+                return;
+            }
+        };
+        tracing::info!(txid = %tx.txid, "transaction refused by consensus: {reason}; retry later");
+        let text = format!("the network is busy ({reason}); retry later");
+        self.executor.publish_rejection(tx, text).await;
     }
 
     fn fail(&mut self, e: &StoreError) {
@@ -250,6 +268,9 @@ impl Effects<Replica> for ReplicaEffects {
                 }
             }
             Output::Committed { seq, digest } => tracing::debug!(seq, digest, "committed"),
+            Output::RequestRefused { request, reason } => {
+                self.report_refused(&request, &reason).await;
+            }
             Output::StateInvalid => self.executor.set_state_invalid(true),
             Output::StateValid => self.executor.set_state_invalid(false),
             Output::StateTransfer { seq, id, replicas } => {
@@ -281,6 +302,8 @@ impl Effects<Replica> for ReplicaEffects {
     }
 
     fn observe(&mut self, replica: &Replica) {
+        self.admission
+            .set_outstanding(replica.own_outstanding_requests());
         self.metrics.consensus_state(
             replica.view(),
             replica.last_exec(),
@@ -339,39 +362,70 @@ pub struct ReplicaParts {
 /// sequence number), far below this; only a flooding peer fills it.
 pub const CONTROL_LANE_MIN: usize = 8192;
 
-/// The two inboxes of the replica task. Client requests (submitted here or
-/// relayed by other replicas) go to the request lane, bounded by
+/// The two inboxes of the replica task. Client requests submitted at this
+/// peer go to the request lane, bounded by
 /// `peer.validator.consensus.buffersize`; everything else (PRE-PREPARE,
 /// PREPARE, COMMIT, CHECKPOINT, view changes, executions, state-transfer
-/// outcomes) to the control lane, which the replica always reads first. So
-/// a flood of requests is refused at the request lane and can never push
-/// out the messages that commit what was already accepted.
+/// outcomes, and requests other replicas relay, which they already
+/// accepted) to the control lane, which the replica always reads first. So
+/// a flood of new requests is refused at this peer and can never push out
+/// the messages that order what the network already accepted.
 #[derive(Debug, Clone)]
 pub struct ReplicaInbox {
-    /// Protocol messages and local events.
+    /// Protocol messages, relayed requests and local events.
     pub control: mpsc::Sender<Input>,
-    /// Client requests.
+    /// Client requests submitted here.
     pub requests: mpsc::Sender<Input>,
+    /// This peer's admission bound and how much of it is taken.
+    pub admission: Arc<Admission>,
 }
 
-impl ReplicaInbox {
-    /// The lane an input belongs to.
-    pub fn lane(&self, input: &Input) -> &mpsc::Sender<Input> {
-        match input {
-            Input::Request(_)
-            | Input::Peer {
-                msg: PeerMsg::Request(_),
-                ..
-            } => &self.requests,
-            _ => &self.control,
+/// How many client requests this peer may have outstanding
+/// ([`pbft::Config::local_admission_limit`]) and how many it has, as the
+/// replica reported after its last step: clients beyond it are refused at
+/// once with "busy, retry" instead of being accepted and then refused.
+#[derive(Debug)]
+pub struct Admission {
+    limit: usize,
+    outstanding: AtomicUsize,
+}
+
+impl Admission {
+    /// A bound of `limit` outstanding requests, none taken.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            outstanding: AtomicUsize::new(0),
         }
+    }
+
+    /// The bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Whether `queued` more requests (waiting in the request lane) on top
+    /// of the outstanding ones reach the bound.
+    pub fn is_full(&self, queued: usize) -> bool {
+        self.outstanding
+            .load(Ordering::Relaxed)
+            .saturating_add(queued)
+            >= self.limit
+    }
+
+    pub(crate) fn set_outstanding(&self, n: usize) {
+        self.outstanding.store(n, Ordering::Relaxed);
     }
 }
 
 /// Starts the replica and its committer; returns the replica's inboxes
 /// (transport and clients feed them).
 pub fn start(parts: ReplicaParts, clock: Clock) -> ReplicaInbox {
-    let (in_tx, mut in_rx) = mpsc::channel(parts.buffer.max(CONTROL_LANE_MIN));
+    let cfg = parts.replica.config();
+    // Relayed requests ride the control lane: room for every origin's share.
+    let control_bound = CONTROL_LANE_MIN.saturating_add(cfg.max_outstanding_requests);
+    let admission = Arc::new(Admission::new(cfg.local_admission_limit()));
+    let (in_tx, mut in_rx) = mpsc::channel(control_bound.max(parts.buffer));
     let (requests_tx, mut requests_rx) = mpsc::channel(parts.buffer.max(1));
     let (to_committer, mut batches) = mpsc::channel::<(u64, RequestBatch)>(1);
     let executed = in_tx.clone();
@@ -409,6 +463,7 @@ pub fn start(parts: ReplicaParts, clock: Clock) -> ReplicaInbox {
         pending: WriteBatch::new(),
         halted: false,
         metrics: parts.metrics,
+        admission: Arc::clone(&admission),
     };
     let mut replica = parts.replica;
     tokio::spawn(async move {
@@ -425,6 +480,7 @@ pub fn start(parts: ReplicaParts, clock: Clock) -> ReplicaInbox {
     ReplicaInbox {
         control: in_tx,
         requests: requests_tx,
+        admission,
     }
 }
 

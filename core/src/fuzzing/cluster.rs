@@ -394,6 +394,7 @@ fn route(
         | Output::ViewChanged { .. }
         | Output::StateInvalid
         | Output::StateValid
+        | Output::RequestRefused { .. }
         | Output::Misbehavior { .. } => {}
     }
 }

@@ -123,7 +123,11 @@ pub struct Config {
     /// fabrik: an idle primary (nothing in flight) cuts a batch at once
     /// instead of waiting for `timeout.batch`.
     pub adaptive_batching: bool,
-    /// fabrik: cap on outstanding (not yet executed) requests.
+    /// fabrik: cap on outstanding (not yet executed) requests. Each origin
+    /// replica may hold at most 1/N of it at every replica, and admits new
+    /// client requests of its own only up to half of that share
+    /// ([`Config::local_admission_limit`]), so a request one replica
+    /// accepted is never refused by another for lack of room.
     pub max_outstanding_requests: usize,
     /// fabrik: cap on the new-view timeout after doubling.
     pub max_view_change_timeout: Duration,
@@ -226,6 +230,19 @@ impl Config {
             self.timeout_null_request = self.timeout_request.mul_f64(1.5);
         }
         Ok(self)
+    }
+
+    /// Outstanding requests of one origin replica that every replica holds
+    /// (`max_outstanding_requests / N`).
+    pub fn origin_limit(&self) -> usize {
+        (self.max_outstanding_requests / self.n.max(1)).max(1)
+    }
+
+    /// Outstanding requests of its own up to which a replica accepts new
+    /// client requests: half its [`Config::origin_limit`], leaving room for
+    /// replicas that have not yet executed what it already has.
+    pub fn local_admission_limit(&self) -> usize {
+        (self.origin_limit() / 2).max(1)
     }
 
     /// Log size L = K × logmultiplier.

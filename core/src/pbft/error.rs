@@ -162,4 +162,14 @@ impl RejectReason {
                 | RejectReason::XsetMismatch
         )
     }
+
+    /// Whether a client request refused for this reason will never be
+    /// ordered (so its client must be told). A duplicate or an already
+    /// executed request is refused too, but its first copy goes on.
+    pub fn refuses_request(&self) -> bool {
+        matches!(
+            self,
+            RejectReason::BufferFull(_) | RejectReason::BadRequestSignature
+        )
+    }
 }

@@ -58,6 +58,15 @@ pub enum Output {
         /// Replicas that vouched for it.
         replicas: Vec<ReplicaId>,
     },
+    /// A client request submitted here ([`super::Input::Request`]) was
+    /// refused: it will never be ordered, so whoever submitted it must be
+    /// told (the io layer publishes a rejection event for its transaction).
+    RequestRefused {
+        /// The refused request.
+        request: fabrik_proto::pbft::Request,
+        /// Why.
+        reason: RejectReason,
+    },
     /// A new view is active.
     ViewChanged {
         /// The view.

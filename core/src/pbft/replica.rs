@@ -160,6 +160,12 @@ impl Replica {
         self.reqs.len()
     }
 
+    /// Outstanding requests submitted at this replica; new ones are refused
+    /// from [`super::Config::local_admission_limit`] on.
+    pub fn own_outstanding_requests(&self) -> usize {
+        self.reqs.outstanding_of(self.cfg.id)
+    }
+
     /// Rejections counted per sender (`None` = local inputs, `Some(u64::MAX)`
     /// = senders outside the network).
     pub fn reject_counts(&self) -> &BTreeMap<Option<ReplicaId>, u64> {

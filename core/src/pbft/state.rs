@@ -41,11 +41,18 @@ pub(crate) struct RequestStore {
     order: BTreeMap<u64, String>,
     reqs: BTreeMap<String, (u64, Request)>,
     pending: BTreeSet<String>,
+    /// Outstanding requests per origin replica (the admission bounds).
+    per_origin: BTreeMap<ReplicaId, usize>,
 }
 
 impl RequestStore {
     pub(crate) fn len(&self) -> usize {
         self.reqs.len()
+    }
+
+    /// Outstanding requests whose origin is `replica`.
+    pub(crate) fn outstanding_of(&self, replica: ReplicaId) -> usize {
+        self.per_origin.get(&replica).copied().unwrap_or(0)
     }
 
     pub(crate) fn contains(&self, digest: &str) -> bool {
@@ -56,14 +63,28 @@ impl RequestStore {
         let at = self.next;
         self.next = self.next.saturating_add(1);
         self.order.insert(at, digest.clone());
-        self.reqs.insert(digest, (at, req));
+        *self.per_origin.entry(req.replica_id).or_default() += 1;
+        if let Some((old_at, old)) = self.reqs.insert(digest, (at, req)) {
+            self.order.remove(&old_at);
+            self.forget_origin(old.replica_id);
+        }
     }
 
     pub(crate) fn remove(&mut self, digest: &str) {
-        if let Some((at, _)) = self.reqs.remove(digest) {
+        if let Some((at, req)) = self.reqs.remove(digest) {
             self.order.remove(&at);
+            self.forget_origin(req.replica_id);
         }
         self.pending.remove(digest);
+    }
+
+    fn forget_origin(&mut self, replica: ReplicaId) {
+        if let Some(count) = self.per_origin.get_mut(&replica) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_origin.remove(&replica);
+            }
+        }
     }
 
     pub(crate) fn clear(&mut self) {

@@ -413,6 +413,10 @@ fn check(c: Case) -> Result<(), String> {
         Input::Peer { from, .. } => Some(*from),
         _ => None,
     };
+    let local_request = match &c.input {
+        Input::Request(req) => Some(req.clone()),
+        _ => None,
+    };
     let key = from.map(|f| if f < 4 { f } else { ReplicaId::MAX });
     let count = |r: &Replica| r.reject_counts().get(&key).copied().unwrap_or(0);
     let counted = count(&r);
@@ -439,11 +443,18 @@ fn check(c: Case) -> Result<(), String> {
         return Err(format!("rejection counter for {key:?} did not move by one"));
     }
     let outs = drain(&mut r);
-    let expected: Vec<Output> = match from {
-        Some(f) if reject.reason.is_misbehavior() => vec![Output::Misbehavior {
+    let expected: Vec<Output> = match (from, local_request) {
+        (Some(f), _) if reject.reason.is_misbehavior() => vec![Output::Misbehavior {
             from: f,
             reason: reject.reason.clone(),
         }],
+        // The submitter of a refused client request is told.
+        (None, Some(request)) if reject.reason.refuses_request() => {
+            vec![Output::RequestRefused {
+                request,
+                reason: reject.reason.clone(),
+            }]
+        }
         _ => vec![],
     };
     if outs != expected {

@@ -261,6 +261,20 @@ impl Executor {
         outcome
     }
 
+    /// Tells subscribers that `tx` will not be committed (a v0.6
+    /// `Rejection` event carrying the transaction and `error_msg`).
+    pub async fn publish_rejection(&self, tx: Transaction, error_msg: String) {
+        let rejection = protos::Rejection {
+            tx: Some(tx),
+            error_msg,
+        };
+        self.events
+            .publish(protos::Event {
+                event: Some(event::Event::Rejection(rejection)),
+            })
+            .await;
+    }
+
     /// Executes `txs` in order and commits one block (failed transactions
     /// are left out of it), durably, then publishes its events.
     ///
@@ -294,15 +308,7 @@ impl Executor {
                     tracing::info!(txid = %tx.txid, "transaction rejected: {reason}");
                     events.push(ChaincodeEvent::default());
                     rejected.push((tx.txid.clone(), reason.clone()));
-                    let rejection = protos::Rejection {
-                        tx: Some(tx),
-                        error_msg: reason,
-                    };
-                    self.events
-                        .publish(protos::Event {
-                            event: Some(event::Event::Rejection(rejection)),
-                        })
-                        .await;
+                    self.publish_rejection(tx, reason).await;
                 }
             }
         }

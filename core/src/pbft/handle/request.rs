@@ -21,9 +21,30 @@ impl Replica {
                 "local request must carry our replica id",
             ));
         }
-        self.check_request(&req)?;
+        if let Err(reason) = self.check_local_request(&req) {
+            if reason.refuses_request() {
+                self.emit(Output::RequestRefused {
+                    request: req,
+                    reason: reason.clone(),
+                });
+            }
+            return Err(reason);
+        }
         self.emit(Output::Broadcast(PeerMsg::Request(req.clone())));
         self.admit_request(req);
+        Ok(())
+    }
+
+    /// [`Self::check_request`], and this replica's own admission bound: a
+    /// new client request waits for room while half the share every replica
+    /// keeps for this origin is taken.
+    fn check_local_request(&self, req: &Request) -> Result<(), RejectReason> {
+        self.check_request(req)?;
+        if self.reqs.outstanding_of(self.cfg.id) >= self.cfg.local_admission_limit() {
+            return Err(RejectReason::BufferFull(
+                "outstanding requests of this peer",
+            ));
+        }
         Ok(())
     }
 
@@ -44,7 +65,8 @@ impl Replica {
         Ok(())
     }
 
-    /// The deduplicator and the outstanding-request bound.
+    /// The deduplicator and the outstanding-request bounds (in all, and of
+    /// the request's origin).
     fn check_request(&self, req: &Request) -> Result<(), RejectReason> {
         if self.cfg.request_verifier.is_some_and(|verify| !verify(req)) {
             return Err(RejectReason::BadRequestSignature);
@@ -57,6 +79,11 @@ impl Replica {
         }
         if self.reqs.len() >= self.cfg.max_outstanding_requests {
             return Err(RejectReason::BufferFull("outstanding requests"));
+        }
+        if self.reqs.outstanding_of(req.replica_id) >= self.cfg.origin_limit() {
+            return Err(RejectReason::BufferFull(
+                "outstanding requests of one origin",
+            ));
         }
         Ok(())
     }

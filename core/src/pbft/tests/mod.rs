@@ -2,6 +2,7 @@
 //! quorum and watermark arithmetic (`arithmetic.rs`), and the v0.6
 //! scenario tests over a tiny in-process network (`scenarios.rs`).
 
+mod admission;
 mod arithmetic;
 mod fuzz;
 mod golden;

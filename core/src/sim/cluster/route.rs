@@ -86,9 +86,12 @@ impl Cluster {
                 );
             }
             Output::Alarm(a) => self.checker.on_alarm(i, &a),
+            // A refused client request is the client's to retry (the probe
+            // is resubmitted until it executes).
             Output::ViewChanged { .. }
             | Output::StateInvalid
             | Output::StateValid
+            | Output::RequestRefused { .. }
             | Output::Misbehavior { .. } => {}
         }
     }
