@@ -95,6 +95,7 @@ pub fn replica_config(config: &Config) -> Result<pbft::Config, PbftStartError> {
     c.batch_size = g.batchsize;
     c.byzantine = g.byzantine;
     c.view_change_period = g.viewchangeperiod;
+    c.max_outstanding_requests = g.maxoutstanding;
     let ms = Duration::from_millis;
     c.timeout_batch = ms(g.timeout.batch);
     c.timeout_request = ms(g.timeout.request);

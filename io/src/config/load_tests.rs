@@ -368,3 +368,22 @@ fn config_file_search_order() {
         Some(explicit)
     );
 }
+
+#[test]
+fn pbft_max_outstanding_is_read_and_must_leave_each_validator_a_share() {
+    let pbft = [("CORE_PEER_VALIDATOR_CONSENSUS_PLUGIN", "pbft")];
+    let config =
+        load_text("", &[pbft[0], ("CORE_PBFT_GENERAL_MAXOUTSTANDING", "400")]).expect("valid");
+    assert_eq!(config.pbft.general.maxoutstanding, 400);
+    assert_eq!(Config::default().pbft.general.maxoutstanding, 10_000);
+    let err = load_text("[pbft.general]\nmaxoutstanding = 7\n", &pbft)
+        .expect_err("below 2N")
+        .to_string();
+    assert!(
+        err.contains("pbft.general.maxoutstanding")
+            && err.ends_with(
+                "must be at least 2N = 8 (each validator's clients get 1/(2N) of it), found 7"
+            ),
+        "{err}"
+    );
+}

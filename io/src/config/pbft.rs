@@ -64,6 +64,12 @@ pub struct PbftGeneral {
     pub byzantine: bool,
     /// `general.viewchangeperiod`: rotate the primary every period × K (0 = off).
     pub viewchangeperiod: u64,
+    /// `general.maxoutstanding` (fabrik): requests a replica holds before
+    /// they execute. Each validator's own clients get 1/(2N) of it; past
+    /// that they are refused with "the network is busy … retry later". A
+    /// smaller value bounds the latency of an overloaded network, a larger
+    /// one absorbs longer bursts.
+    pub maxoutstanding: usize,
     /// `general.timeout.*`
     pub timeout: PbftTimeouts,
 }
@@ -79,6 +85,7 @@ impl Default for PbftGeneral {
             batchsize: 500,
             byzantine: false,
             viewchangeperiod: 0,
+            maxoutstanding: 10_000,
             timeout: PbftTimeouts::default(),
         }
     }
@@ -142,6 +149,16 @@ pub(super) fn validate(config: &super::Config) -> Result<(), (String, String)> {
         return Err((
             "pbft.general.N".into(),
             format!("need N >= 3f+1 = {needed} for f = {}, found {}", g.f, g.n),
+        ));
+    }
+    let least = g.n.saturating_mul(2);
+    if g.maxoutstanding < least {
+        return Err((
+            "pbft.general.maxoutstanding".into(),
+            format!(
+                "must be at least 2N = {least} (each validator's clients get 1/(2N) of it), found {}",
+                g.maxoutstanding
+            ),
         ));
     }
     Ok(())
