@@ -440,7 +440,7 @@ pub fn wait_peers(node: &Node, expected: &[&str]) {
 
 /// `binary` without debug information, written to `out`; `binary` itself
 /// when `strip` is missing or fails.
-fn stripped(binary: &Path, out: &Path) -> std::path::PathBuf {
+pub fn stripped(binary: &Path, out: &Path) -> std::path::PathBuf {
     let ok = Command::new("strip")
         .arg("-o")
         .arg(out)
