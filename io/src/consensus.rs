@@ -34,8 +34,21 @@ enum Target {
     },
 }
 
+/// Why a transaction was not handed to consensus. Nothing was accepted in
+/// either case, so resubmitting is safe.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// Consensus has no room now (gRPC RESOURCE_EXHAUSTED, REST 503 with
+    /// Retry-After): retry later.
+    #[error("{0}")]
+    Busy(&'static str),
+    /// The peer is stopping (gRPC UNAVAILABLE): try another peer.
+    #[error("the peer is shutting down")]
+    Stopping,
+}
+
 /// The refusal a client gets when this peer holds as many outstanding
-/// requests as it may: nothing was accepted, so resubmitting is safe.
+/// requests as it may.
 pub const BUSY: &str = "the network is busy: this peer has as many transactions \
      waiting to be ordered as it may (pbft max outstanding requests / N / 2); retry later";
 
@@ -75,9 +88,11 @@ impl Submitter {
     /// Hands `tx` to consensus without waiting.
     ///
     /// # Errors
-    /// When the consensus queue is full (retry later) or the node is stopping.
-    pub async fn submit(&self, tx: Transaction) -> Result<(), String> {
-        let sent = match &self.target {
+    /// [`SubmitError::Busy`] when the consensus queue or this peer's
+    /// admission bound is full, [`SubmitError::Stopping`] when the node is
+    /// stopping.
+    pub async fn submit(&self, tx: Transaction) -> Result<(), SubmitError> {
+        match &self.target {
             Target::Noops(inbox) => inbox
                 .try_send(Input::Submit(tx))
                 .map_err(|e| full_or_closed(&e)),
@@ -89,24 +104,23 @@ impl Submitter {
             } => {
                 let queued = inbox.max_capacity().saturating_sub(inbox.capacity());
                 if admission.as_ref().is_some_and(|a| a.is_full(queued)) {
-                    return Err(BUSY.to_string());
+                    return Err(SubmitError::Busy(BUSY));
                 }
                 let request = pbft_request(&tx, *replica, last_nanos);
                 inbox
                     .try_send(pbft::Input::Request(request))
                     .map_err(|e| full_or_closed(&e))
             }
-        };
-        sent.map_err(str::to_string)
+        }
     }
 }
 
-fn full_or_closed<T>(e: &mpsc::error::TrySendError<T>) -> &'static str {
+fn full_or_closed<T>(e: &mpsc::error::TrySendError<T>) -> SubmitError {
     match e {
-        mpsc::error::TrySendError::Full(_) => {
-            "consensus queue is full (peer.validator.consensus.buffersize); retry later"
-        }
-        mpsc::error::TrySendError::Closed(_) => "the peer is shutting down",
+        mpsc::error::TrySendError::Full(_) => SubmitError::Busy(
+            "consensus queue is full (peer.validator.consensus.buffersize); retry later",
+        ),
+        mpsc::error::TrySendError::Closed(_) => SubmitError::Stopping,
     }
 }
 
@@ -280,16 +294,25 @@ mod tests {
         let submitter = Submitter::pbft(inbox, 1).with_admission(Arc::clone(&admission));
         submitter.submit(tx("t1")).await.unwrap();
         submitter.submit(tx("t2")).await.unwrap();
-        assert_eq!(submitter.submit(tx("t3")).await, Err(BUSY.to_string()));
+        assert_eq!(
+            submitter.submit(tx("t3")).await,
+            Err(SubmitError::Busy(BUSY))
+        );
         // The replica took both and reports them outstanding: still full.
         lane.recv().await.unwrap();
         lane.recv().await.unwrap();
         admission.set_outstanding(2);
-        assert_eq!(submitter.submit(tx("t3")).await, Err(BUSY.to_string()));
+        assert_eq!(
+            submitter.submit(tx("t3")).await,
+            Err(SubmitError::Busy(BUSY))
+        );
         // One executed: room for one more.
         admission.set_outstanding(1);
         submitter.submit(tx("t3")).await.unwrap();
-        assert_eq!(submitter.submit(tx("t4")).await, Err(BUSY.to_string()));
+        assert_eq!(
+            submitter.submit(tx("t4")).await,
+            Err(SubmitError::Busy(BUSY))
+        );
         let Some(pbft::Input::Request(req)) = lane.recv().await else {
             panic!("the admitted transaction reaches the replica");
         };

@@ -25,6 +25,7 @@ use fabrik_io::grpc::devops::DevopsService;
 use fabrik_io::metrics::Metrics;
 use fabrik_io::net::frame::{self, DEFAULT_MAX_FRAME, FrameError};
 use fabrik_io::pbft_node::decode_consensus;
+use fabrik_io::replica::Admission;
 use fabrik_io::rest::{RestState, serve};
 use fabrik_proto::pbft::{BatchMessage, Message as PbftMessage, batch_message, message};
 use fabrik_proto::protos::devops_server::Devops;
@@ -524,4 +525,67 @@ async fn grpc_devops_corpus() {
     assert!(n.nothing_submitted(), "a refused request reached consensus");
     assert_eq!(n.height(), 1);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ---------------- a peer with no room for new transactions ----------------
+
+/// A client of a peer whose admission bound is taken: REST answers 503 with
+/// Retry-After and the busy text, gRPC Devops RESOURCE_EXHAUSTED with the
+/// same text; nothing reaches consensus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_peer_refuses_at_once_with_busy_retry_later() {
+    let n = node();
+    let (tx, mut consensus) = mpsc::channel(16);
+    let full = Submitter::pbft(tx, 0).with_admission(Arc::new(Admission::new(0)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (_stop, stopping) = watch::channel(false);
+    let (hub, _) = Hub::start(16, SendPolicy::Drop);
+    let state = RestState {
+        executor: Arc::clone(&n.executor),
+        submitter: full.clone(),
+        store: Arc::clone(&n.store),
+        hub,
+        mode: ChaincodeMode::Dev,
+        this_peer: PeerEndpoint::default(),
+        connected: Arc::new(Vec::new),
+        metrics: n.metrics.clone(),
+        stopping,
+    };
+    tokio::spawn(serve(listener, state));
+    let invoke = r#"{"jsonrpc":"2.0","method":"invoke","params":{"type":1,"chaincodeID":{"name":"mycc"},"ctorMsg":{"args":["invoke","a","b","1"]}},"id":7}"#;
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /chaincode HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        invoke.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    s.write_all(invoke.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_lowercase();
+    assert!(text.starts_with("http/1.1 503"), "{text}");
+    assert!(text.contains("\r\nretry-after: 1\r\n"), "{text}");
+    assert!(
+        text.contains(
+            "\"code\":-32002,\"message\":\"invocation failure\",\"data\":\"error when invoking chaincode: \
+             the network is busy: this peer has as many transactions waiting to be ordered as it may"
+        ),
+        "{text}"
+    );
+
+    let svc = DevopsService::new(Arc::clone(&n.executor), full, ChaincodeMode::Dev);
+    let status = svc
+        .invoke(tonic::Request::new(invocation(
+            "mycc",
+            &["invoke", "a", "b", "1"],
+            "",
+        )))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(status.message(), fabrik_io::consensus::BUSY);
+    assert!(consensus.try_recv().is_err(), "nothing reached consensus");
 }

@@ -6,6 +6,7 @@
 
 use super::txbuild::{deploy_transaction, invocation_transaction};
 use crate::config::ChaincodeMode;
+use crate::consensus::SubmitError;
 use crate::exec::{Executor, now_timestamp, response_error_text};
 use crate::net::forward::Forwarder;
 use crate::node::Submitter;
@@ -60,10 +61,10 @@ impl DevopsService {
         match &self.backend {
             Backend::Local { submitter, .. } => {
                 let txid = tx.txid.clone();
-                submitter
-                    .submit(tx)
-                    .await
-                    .map_err(Status::resource_exhausted)?;
+                submitter.submit(tx).await.map_err(|e| match e {
+                    SubmitError::Busy(_) => Status::resource_exhausted(e.to_string()),
+                    SubmitError::Stopping => Status::unavailable(e.to_string()),
+                })?;
                 Ok(Response {
                     status: StatusCode::Success as i32,
                     msg: txid.into_bytes(),

@@ -56,7 +56,7 @@ impl PeerService {
                 let txid = tx.txid.clone();
                 match self.submitter.submit(tx).await {
                     Ok(()) => response(StatusCode::Success, txid),
-                    Err(e) => response(StatusCode::Failure, e),
+                    Err(e) => response(StatusCode::Failure, e.to_string()),
                 }
             }
             Ok(transaction::Type::ChaincodeQuery) => match self.executor.query(&tx).await {

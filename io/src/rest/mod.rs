@@ -318,7 +318,13 @@ async fn chaincode(state: &RestState, body: Body) -> Response {
         Err(e) => return body_error(&e),
     };
     let answer = rpc::handle(state, &bytes).await;
-    json(answer.status, answer.body.unwrap_or_default())
+    let mut response = json(answer.status, answer.body.unwrap_or_default());
+    if let Some(seconds) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 fn body_error(e: &axum::Error) -> Response {

@@ -11,6 +11,7 @@
 
 use super::RestState;
 use crate::config::ChaincodeMode;
+use crate::consensus::SubmitError;
 use crate::exec::now_timestamp;
 use crate::grpc::txbuild::{deploy_transaction, invocation_transaction};
 use crate::jsonv06::{Obj, go_string};
@@ -37,6 +38,9 @@ pub struct RpcError {
     pub message: &'static str,
     /// v0.6's detail text.
     pub data: String,
+    /// Consensus had no room: answered 503 with Retry-After (ours; v0.6
+    /// queued without bound), and safe to resubmit.
+    pub busy: bool,
 }
 
 impl RpcError {
@@ -44,6 +48,7 @@ impl RpcError {
         Self {
             code,
             message,
+            busy: false,
             data: data.into(),
         }
     }
@@ -100,6 +105,8 @@ pub struct Answer {
     pub status: u16,
     /// Body text.
     pub body: Option<String>,
+    /// Seconds for a `Retry-After` header (503 busy answers).
+    pub retry_after: Option<u32>,
 }
 
 /// The body of an error response (v0.6 writes these with a trailing newline).
@@ -140,7 +147,11 @@ fn id_json(id: Option<&RpcId>) -> String {
 /// An error answer: no body for notifications, else the error plus newline.
 pub fn error_answer(status: u16, err: &RpcError, id: Option<&RpcId>, notification: bool) -> Answer {
     let body = (!notification).then(|| error_body(err, id) + "\n");
-    Answer { status, body }
+    Answer {
+        status,
+        body,
+        retry_after: None,
+    }
 }
 
 /// Parses the body into a request, as Go's `json.Unmarshal` into v0.6's
@@ -297,14 +308,24 @@ pub async fn handle(state: &RestState, body: &[u8]) -> Answer {
         Method::Query => query(state, spec).await,
     };
     tracing::info!(?method, ok = outcome.is_ok(), "REST chaincode request");
+    let busy = outcome.as_ref().is_err_and(|e| e.busy);
     let body = match outcome {
         Ok(message) => ok_body(&message, req.id.as_ref()),
         Err(e) => error_body(&e, req.id.as_ref()),
     };
     Answer {
-        status: 200,
+        status: if busy { 503 } else { 200 },
         body: (!notification).then_some(body),
+        retry_after: busy.then_some(1),
     }
+}
+
+/// The JSON-RPC error for a transaction consensus did not take, marked
+/// busy when retrying later can succeed.
+fn submit_failure(failure: impl Fn(String) -> RpcError, e: &SubmitError) -> RpcError {
+    let mut err = failure(e.to_string());
+    err.busy = matches!(e, SubmitError::Busy(_));
+    err
 }
 
 async fn deploy(state: &RestState, spec: ChaincodeSpec) -> Result<String, RpcError> {
@@ -318,7 +339,11 @@ async fn deploy(state: &RestState, spec: ChaincodeSpec) -> Result<String, RpcErr
     };
     let (tx, _) = deploy_transaction(spec, state.mode, now_timestamp()).map_err(failure)?;
     let name = tx.txid.clone();
-    state.submitter.submit(tx).await.map_err(failure)?;
+    state
+        .submitter
+        .submit(tx)
+        .await
+        .map_err(|e| submit_failure(failure, &e))?;
     tracing::info!(chaincode = %name, "REST deploy submitted");
     Ok(name)
 }
@@ -339,7 +364,11 @@ async fn invoke(state: &RestState, spec: ChaincodeSpec) -> Result<String, RpcErr
     let tx = invocation_transaction(&spec, transaction::Type::ChaincodeInvoke, now_timestamp())
         .map_err(failure)?;
     let txid = tx.txid.clone();
-    state.submitter.submit(tx).await.map_err(failure)?;
+    state
+        .submitter
+        .submit(tx)
+        .await
+        .map_err(|e| submit_failure(failure, &e))?;
     Ok(txid)
 }
 

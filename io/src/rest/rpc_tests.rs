@@ -171,7 +171,8 @@ fn ids_are_echoed_as_sent_and_notifications_get_no_body() {
         error_answer(400, &e, None, true),
         Answer {
             status: 400,
-            body: None
+            body: None,
+            retry_after: None,
         }
     );
     assert_eq!(
