@@ -171,8 +171,12 @@ fn never_deployed_chaincode_fails_clearly() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    // v0.6's Devops.Query text, which the CLI prints as the peer sent it.
     assert!(
-        err.contains("Could not get deployment transaction for nope"),
+        err.contains(
+            "Error:Failed to launch chaincode spec(Could not get deployment transaction for nope \
+             - LedgerError - ResourceNotFound: ledger: resource not found)"
+        ),
         "stderr: {err}"
     );
     // An invoke is accepted (it only learns the txid) and then rejected in the block.

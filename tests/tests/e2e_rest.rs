@@ -100,6 +100,33 @@ fn query_a(rest: &str) -> Option<String> {
     r.json()["result"]["message"].as_str().map(str::to_owned)
 }
 
+/// Base64 of the `ChaincodeDeploymentSpec` v0.6 puts in a dev-mode deploy
+/// transaction: the GOLANG chaincode spec, with no effective date and no
+/// code package.
+fn v06_dev_deploy_payload(name: &str, args: &[&str]) -> String {
+    use base64::Engine as _;
+    use fabrik_proto::protos::{
+        ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeSpec,
+    };
+    use prost::Message as _;
+    let spec = ChaincodeSpec {
+        r#type: 1,
+        chaincode_id: Some(ChaincodeId {
+            name: name.to_owned(),
+            ..Default::default()
+        }),
+        ctor_msg: Some(ChaincodeInput {
+            args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        }),
+        ..Default::default()
+    };
+    let deployment = ChaincodeDeploymentSpec {
+        chaincode_spec: Some(spec),
+        ..Default::default()
+    };
+    base64::engine::general_purpose::STANDARD.encode(deployment.encode_to_vec())
+}
+
 #[test]
 fn rest_routes_jsonrpc_and_operations() {
     let (peer, ops) = start_peer();
@@ -151,10 +178,11 @@ fn rest_routes_jsonrpc_and_operations() {
         (Some(1), Some("mycc")),
         "{b}"
     );
-    assert!(
-        tx["chaincodeID"].is_string()
-            && tx["payload"].is_string()
-            && tx["timestamp"]["seconds"].is_number()
+    assert!(tx["chaincodeID"].is_string() && tx["timestamp"]["seconds"].is_number());
+    assert_eq!(
+        tx["payload"].as_str(),
+        Some(v06_dev_deploy_payload("mycc", &["init", "a", "100", "b", "200"]).as_str()),
+        "the deployment spec v0.6's Devops builds: the spec only, no date, no code"
     );
     assert!(
         b["stateHash"].is_string() && b["nonHashData"]["localLedgerCommitTimestamp"].is_object(),
@@ -244,11 +272,36 @@ fn jsonrpc_error_paths(rest: &str) {
         r.body,
         "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,\"message\":\"Invalid request\",\"data\":\"Client must supply a payload for chaincode requests.\"},\"id\":null}\n"
     );
-    let r = rpc(rest, "{nope");
-    assert_eq!(
-        (r.status, r.json()["error"]["code"].as_i64()),
-        (400, Some(-32700))
-    );
+    // Go's encoding/json texts, as v0.6 answered them.
+    let malformed = [
+        (
+            r#"{"jsonrpc":"2.0","method":"query""#,
+            "unexpected end of JSON input",
+        ),
+        (
+            "{nope",
+            "invalid character 'n' looking for beginning of object key string",
+        ),
+        (
+            "xyz",
+            "invalid character 'x' looking for beginning of value",
+        ),
+        (
+            r#"{"jsonrpc":2,"method":"query"}"#,
+            "json: cannot unmarshal number into Go value of type string",
+        ),
+    ];
+    for (body, go_text) in malformed {
+        let r = rpc(rest, body);
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(
+            r.body,
+            format!(
+                "{{\"jsonrpc\":\"2.0\",\"error\":{{\"code\":-32700,\"message\":\"Parse error\",\"data\":\"Error unmarshalling chaincode request payload: {go_text}\"}},\"id\":null}}\n"
+            ),
+            "{body}"
+        );
+    }
     let r = rpc(rest, r#"{"method":"query","id":1}"#);
     assert_eq!(
         (r.status, r.json()["error"]["data"].as_str()),
@@ -328,10 +381,13 @@ fn jsonrpc_error_paths(rest: &str) {
         ),
         (200, Some(-32003), Some("Query failure"))
     );
-    assert!(
-        v["error"]["data"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("Error when querying chaincode: Error:")),
+    assert_eq!(
+        v["error"]["data"].as_str(),
+        Some(
+            "Error when querying chaincode: Error:Failed to launch chaincode spec(Could not get \
+             deployment transaction for ghost - LedgerError - ResourceNotFound: ledger: resource \
+             not found)"
+        ),
         "{v}"
     );
 }

@@ -193,8 +193,9 @@ impl Executor {
             return Ok(stream);
         }
         let Some(package) = self.deployed_package(name) else {
-            tracing::error!(chaincode = %name, txid, "Could not get deployment transaction for {name}");
-            return Err(format!("Could not get deployment transaction for {name}"));
+            let text = not_deployed(name);
+            tracing::error!(chaincode = %name, txid, "{text}");
+            return Err(text);
         };
         let stream = self.launcher.ensure_connected(name, Some(&package)).await?;
         if !stream.is_ready() {
@@ -237,7 +238,7 @@ impl Executor {
         let stream = self
             .ready_stream(&name, &tx.txid)
             .await
-            .map_err(wrap_exec_error)?;
+            .map_err(launch_error)?;
         let lookup = |n: &str| self.deployed_package(n);
         let exec = self.execution(
             &tx.txid,
@@ -427,7 +428,10 @@ impl Executor {
         let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice())
             .map_err(|e| format!("malformed invocation spec in transaction {}: {e}", tx.txid))?;
         let (name, input) = invocation_target(&spec);
-        let stream = self.ready_stream(&name, &tx.txid).await?;
+        let stream = self
+            .ready_stream(&name, &tx.txid)
+            .await
+            .map_err(launch_error)?;
         self.run_in_tx(
             batch,
             tx,
@@ -535,6 +539,20 @@ fn chaincode_error(text: String) -> String {
     } else {
         format!("Transaction or query returned with failure: {text}")
     }
+}
+
+/// v0.6's `Launch` error for a chaincode with no deploy transaction in the
+/// ledger (its text carries the ledger's not-found error).
+pub(crate) fn not_deployed(name: &str) -> String {
+    format!(
+        "Could not get deployment transaction for {name} - LedgerError - ResourceNotFound: ledger: resource not found"
+    )
+}
+
+/// v0.6 `chaincode.Execute` wording for a chaincode that could not be
+/// launched (not deployed, or its container did not start and register).
+fn launch_error(text: String) -> String {
+    format!("Failed to launch chaincode spec({text})")
 }
 
 fn wrap_exec_error(text: String) -> String {

@@ -177,8 +177,9 @@ impl Execution<'_> {
             return Ok(stream);
         }
         let Some(package) = (self.code_package)(callee) else {
-            tracing::error!(chaincode = %callee, txid = self.txid, "Could not get deployment transaction for {callee}");
-            return Err(format!("Could not get deployment transaction for {callee}"));
+            let text = super::not_deployed(callee);
+            tracing::error!(chaincode = %callee, txid = self.txid, "{text}");
+            return Err(text);
         };
         let stream = self
             .launcher

@@ -54,7 +54,8 @@ pub fn deploy_transaction(
     spec.chaincode_id = Some(id.clone());
     let deployment = ChaincodeDeploymentSpec {
         chaincode_spec: Some(spec),
-        effective_date: Some(timestamp),
+        // v0.6's Devops never set it, so the payload bytes match its own.
+        effective_date: None,
         code_package,
         exec_env: 0,
     };

@@ -12,6 +12,7 @@
 //! on the blocking pool.
 
 pub mod explorer;
+mod gojson;
 pub mod rpc;
 pub mod sse;
 pub mod start;

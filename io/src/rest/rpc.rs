@@ -170,7 +170,7 @@ pub fn parse(body: &[u8]) -> Result<RpcRequest, RpcError> {
             "Error unmarshalling chaincode request payload: {e}"
         ))
     };
-    let value: Value = serde_json::from_slice(body).map_err(|e| unmarshal(e.to_string()))?;
+    let value = decode(body).map_err(unmarshal)?;
     let Value::Object(obj) = value else {
         return Err(unmarshal(format!(
             "json: cannot unmarshal {} into Go value of type rest.rpcRequest",
@@ -178,16 +178,28 @@ pub fn parse(body: &[u8]) -> Result<RpcRequest, RpcError> {
         )));
     };
     Ok(RpcRequest {
-        jsonrpc: opt_string(field(&obj, "jsonrpc"), "jsonrpc").map_err(unmarshal)?,
-        method: opt_string(field(&obj, "method"), "method").map_err(unmarshal)?,
+        jsonrpc: opt_string(field(&obj, "jsonrpc")).map_err(unmarshal)?,
+        method: opt_string(field(&obj, "method")).map_err(unmarshal)?,
         params: match field(&obj, "params") {
             None | Some(Value::Null) => None,
             Some(Value::Object(p)) => Some(chaincode_spec(p).map_err(unmarshal)?),
             Some(other) => {
-                return Err(unmarshal(mismatch(other, "params", "protos.ChaincodeSpec")));
+                return Err(unmarshal(mismatch(other, "protos.ChaincodeSpec")));
             }
         },
         id: parse_id(field(&obj, "id")).map_err(unmarshal)?,
+    })
+}
+
+/// The body as a JSON value, refused with Go's syntax-error text.
+fn decode(body: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice(body).or_else(|serde_error| {
+        if let Some(go_error) = super::gojson::syntax_error(body) {
+            return Err(go_error);
+        }
+        // Go accepts what serde refuses only in strings with invalid UTF-8
+        // (it substitutes U+FFFD) and past serde's nesting limit.
+        serde_json::from_str(&String::from_utf8_lossy(body)).map_err(|_| serde_error.to_string())
     })
 }
 
@@ -417,23 +429,24 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn mismatch(v: &Value, field: &str, go_type: &str) -> String {
+/// Go 1.7's `UnmarshalTypeError` text, which does not name the field.
+fn mismatch(v: &Value, go_type: &str) -> String {
     format!(
-        "json: cannot unmarshal {} into Go value of type {go_type} (field {field})",
+        "json: cannot unmarshal {} into Go value of type {go_type}",
         kind(v)
     )
 }
 
-fn opt_string(v: Option<&Value>, name: &str) -> Result<Option<String>, String> {
+fn opt_string(v: Option<&Value>) -> Result<Option<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(mismatch(other, name, "string")),
+        Some(other) => Err(mismatch(other, "string")),
     }
 }
 
-fn string_or_empty(v: Option<&Value>, name: &str) -> Result<String, String> {
-    Ok(opt_string(v, name)?.unwrap_or_default())
+fn string_or_empty(v: Option<&Value>) -> Result<String, String> {
+    Ok(opt_string(v)?.unwrap_or_default())
 }
 
 fn parse_id(v: Option<&Value>) -> Result<Option<RpcId>, String> {
@@ -450,37 +463,38 @@ fn parse_id(v: Option<&Value>) -> Result<Option<RpcId>, String> {
     }
 }
 
-fn int32(v: Option<&Value>, name: &str, go_type: &str) -> Result<i32, String> {
+fn int32(v: Option<&Value>, go_type: &str) -> Result<i32, String> {
     match v {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Number(n)) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())
-            .ok_or_else(|| format!("json: cannot unmarshal number {n} into Go value of type {go_type} (field {name})")),
-        Some(other) => Err(mismatch(other, name, go_type)),
+            .ok_or_else(|| {
+                format!("json: cannot unmarshal number {n} into Go value of type {go_type}")
+            }),
+        Some(other) => Err(mismatch(other, go_type)),
     }
 }
 
 fn chaincode_spec(p: &Map<String, Value>) -> Result<ChaincodeSpec, String> {
     Ok(ChaincodeSpec {
-        r#type: int32(field(p, "type"), "type", "protos.ChaincodeSpec_Type")?,
+        r#type: int32(field(p, "type"), "protos.ChaincodeSpec_Type")?,
         chaincode_id: match field(p, "chaincodeID") {
             None | Some(Value::Null) => None,
             Some(Value::Object(id)) => Some(ChaincodeId {
-                path: string_or_empty(field(id, "path"), "chaincodeID.path")?,
-                name: string_or_empty(field(id, "name"), "chaincodeID.name")?,
+                path: string_or_empty(field(id, "path"))?,
+                name: string_or_empty(field(id, "name"))?,
             }),
-            Some(other) => return Err(mismatch(other, "chaincodeID", "protos.ChaincodeID")),
+            Some(other) => return Err(mismatch(other, "protos.ChaincodeID")),
         },
         ctor_msg: match field(p, "ctorMsg") {
             None | Some(Value::Null) => None,
             Some(v) => Some(ctor(v)?),
         },
-        timeout: int32(field(p, "timeout"), "timeout", "int32")?,
-        secure_context: string_or_empty(field(p, "secureContext"), "secureContext")?,
+        timeout: int32(field(p, "timeout"), "int32")?,
+        secure_context: string_or_empty(field(p, "secureContext"))?,
         confidentiality_level: int32(
             field(p, "confidentialityLevel"),
-            "confidentialityLevel",
             "protos.ConfidentialityLevel",
         )?,
         metadata: base64_field(field(p, "metadata"))?,
@@ -499,7 +513,7 @@ fn base64_field(v: Option<&Value>) -> Result<Vec<u8>, String> {
         Some(Value::String(s)) => base64::engine::general_purpose::STANDARD
             .decode(s)
             .map_err(|e| format!("illegal base64 data in field metadata: {e}")),
-        Some(other) => Err(mismatch(other, "metadata", "[]uint8")),
+        Some(other) => Err(mismatch(other, "[]uint8")),
     }
 }
 
@@ -511,10 +525,10 @@ fn string_list(v: Option<&Value>) -> Result<Vec<String>, String> {
             .map(|i| {
                 i.as_str()
                     .map(str::to_owned)
-                    .ok_or_else(|| mismatch(i, "attributes", "string"))
+                    .ok_or_else(|| mismatch(i, "string"))
             })
             .collect(),
-        Some(other) => Err(mismatch(other, "attributes", "[]string")),
+        Some(other) => Err(mismatch(other, "[]string")),
     }
 }
 

@@ -48,6 +48,48 @@ fn bad_json_and_wrong_types_are_parse_errors() {
 }
 
 #[test]
+fn parse_errors_carry_go_texts() {
+    let cases = [
+        (r#"{"jsonrpc":"2.0""#, "unexpected end of JSON input"),
+        ("x", "invalid character 'x' looking for beginning of value"),
+        (
+            r#"{"id":1,}"#,
+            "invalid character '}' looking for beginning of object key string",
+        ),
+        (
+            r#"{"jsonrpc":true}"#,
+            "json: cannot unmarshal bool into Go value of type string",
+        ),
+        (
+            r#"{"params":{"type":"GOLANG"}}"#,
+            "json: cannot unmarshal string into Go value of type protos.ChaincodeSpec_Type",
+        ),
+        (
+            r#"{"params":{"timeout":99999999999}}"#,
+            "json: cannot unmarshal number 99999999999 into Go value of type int32",
+        ),
+        (
+            "[1]",
+            "json: cannot unmarshal array into Go value of type rest.rpcRequest",
+        ),
+    ];
+    for (body, go_text) in cases {
+        let e = parse(body.as_bytes()).expect_err(body);
+        assert_eq!(
+            e.data,
+            format!("Error unmarshalling chaincode request payload: {go_text}"),
+            "{body}"
+        );
+    }
+}
+
+#[test]
+fn go_accepts_invalid_utf8_in_strings() {
+    let req = parse(b"{\"jsonrpc\":\"2.0\",\"method\":\"qu\xffery\"}").expect("Go accepts it");
+    assert_eq!(req.method.as_deref(), Some("qu\u{fffd}ery"));
+}
+
+#[test]
 fn version_and_method_checks_in_v06_order() {
     let missing = envelope(r#"{"method":"deploy","id":1}"#).expect_err("no version");
     assert_eq!(
