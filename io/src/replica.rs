@@ -318,8 +318,10 @@ impl Effects<Replica> for ReplicaEffects {
 }
 
 /// The transactions of an agreed batch that are not yet on the ledger (a
-/// request may be re-ordered after a view change).
-fn new_transactions(store: &Store, batch: &RequestBatch) -> Vec<Transaction> {
+/// request may be re-ordered after a view change). Only the very same
+/// transaction counts as already there: a dev-mode chaincode deployed again
+/// reuses its txid (its name), as v0.6 allows, with a new timestamp.
+fn new_transactions<S: KvRead + ?Sized>(store: &S, batch: &RequestBatch) -> Vec<Transaction> {
     let ledger = Ledger::new(store);
     batch
         .batch
@@ -334,7 +336,7 @@ fn new_transactions(store: &Store, batch: &RequestBatch) -> Vec<Transaction> {
                 None
             }
         })
-        .filter(|tx| ledger.transaction(&tx.txid).is_err())
+        .filter(|tx| ledger.transaction(&tx.txid).map_or(true, |old| old != *tx))
         .collect()
 }
 
@@ -433,7 +435,7 @@ pub fn start(parts: ReplicaParts, clock: Clock) -> ReplicaInbox {
     let store = Arc::clone(&parts.store);
     tokio::spawn(async move {
         while let Some((seq, batch)) = batches.recv().await {
-            let txs = new_transactions(&store, &batch);
+            let txs = new_transactions(&*store, &batch);
             let metadata = Metadata { seq_no: seq }.encode_to_vec();
             match executor.execute_block(txs, Some(metadata)).await {
                 Ok(b) => {
@@ -531,6 +533,54 @@ mod tests {
         kv.apply(&all_batch_deletes(&kv).unwrap());
         expected.apply(&PersistOp::DeleteAllBatches);
         assert_eq!(load_persisted(&kv).unwrap(), expected);
+    }
+
+    fn deploy(txid: &str, seconds: i64) -> Transaction {
+        Transaction {
+            r#type: 1,
+            txid: txid.into(),
+            timestamp: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+            ..Transaction::default()
+        }
+    }
+
+    fn batch_of(txs: &[Transaction]) -> RequestBatch {
+        RequestBatch {
+            batch: txs
+                .iter()
+                .map(|tx| pbft_wire::Request {
+                    payload: tx.encode_to_vec(),
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_the_very_same_transaction_counts_as_already_on_the_ledger() {
+        let mut kv = MemKv::new();
+        let state = fabrik_core::ledger::BucketTreeConfig::default();
+        for block in [vec![], vec![deploy("mycc", 1)]] {
+            let mut params = fabrik_core::ledger::batch::CommitParams::empty(
+                prost_types::Timestamp::default(),
+                &state,
+            );
+            params.transactions = block;
+            let c = fabrik_core::ledger::batch::TxBatch::new()
+                .commit(&kv, params)
+                .unwrap();
+            kv.apply(&c.writes);
+        }
+        // Re-ordered after a view change: the same bytes. Deployed again in
+        // dev mode: the same txid with a new timestamp.
+        let reordered = deploy("mycc", 1);
+        let redeployed = deploy("mycc", 2);
+        let fresh = deploy("other", 1);
+        let kept = new_transactions(
+            &kv,
+            &batch_of(&[reordered, redeployed.clone(), fresh.clone()]),
+        );
+        assert_eq!(kept, vec![redeployed, fresh]);
     }
 
     #[test]

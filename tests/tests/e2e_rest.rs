@@ -260,9 +260,47 @@ fn rest_routes_jsonrpc_and_operations() {
         .is_some()
     );
 
+    redeploy_is_recorded_and_keeps_the_state(&peer, deploy);
     jsonrpc_error_paths(&rest);
     http_edges(&rest);
     operations(&ops);
+}
+
+/// v0.6 lets a dev-mode chaincode be deployed again under its name: the
+/// deploy is answered OK and listed in its block, and Init does not run
+/// again, so the balances stay.
+fn redeploy_is_recorded_and_keeps_the_state(peer: &Peer, deploy: &str) {
+    let rest = &peer.rest;
+    let height = get(rest, "/chain").json()["height"]
+        .as_u64()
+        .expect("height");
+    let r = rpc(rest, &call("deploy", deploy, "7"));
+    assert_eq!(
+        r.body,
+        r#"{"jsonrpc":"2.0","result":{"status":"OK","message":"mycc"},"id":7}"#
+    );
+    wait_height(peer, height + 1);
+    let block = get(rest, &format!("/chain/blocks/{height}")).json();
+    let txs = block["transactions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(txs.len(), 1, "the redeploy is listed in its block: {block}");
+    assert_eq!(
+        (txs[0]["type"].as_i64(), txs[0]["txid"].as_str()),
+        (Some(1), Some("mycc"))
+    );
+    assert_eq!(
+        txs[0]["payload"].as_str(),
+        Some(v06_dev_deploy_payload("mycc", &["init", "a", "100", "b", "200"]).as_str())
+    );
+    assert_eq!(
+        query_a(rest).as_deref(),
+        Some("80"),
+        "Init did not run again"
+    );
+    let t = get(rest, "/transactions/mycc").json();
+    assert_eq!(t["txid"], "mycc", "{t}");
 }
 
 fn jsonrpc_error_paths(rest: &str) {
@@ -422,7 +460,7 @@ fn http_edges(rest: &str) {
 fn operations(ops: &str) {
     let m = get(ops, "/metrics");
     assert_eq!(m.status, 200);
-    assert!(m.body.contains("fabrik_ledger_height 4"), "{}", m.body);
+    assert!(m.body.contains("fabrik_ledger_height 5"), "{}", m.body);
     assert!(
         m.body
             .contains("fabrik_rest_requests_total{route=\"/chaincode\",status=\"200\"}"),
@@ -437,7 +475,7 @@ fn operations(ops: &str) {
     let h = get(ops, "/healthz");
     assert_eq!((h.status, h.body.as_str()), (200, "{\"status\":\"OK\"}\n"));
     let r = get(ops, "/readyz");
-    assert_eq!((r.status, r.json()["height"].as_i64()), (200, Some(4)));
+    assert_eq!((r.status, r.json()["height"].as_i64()), (200, Some(5)));
 }
 
 /// Reads SSE lines until an `event:` line, returning its kind and data.

@@ -8,6 +8,7 @@ mod speculate;
 
 use crate::chaincode::launcher::Launcher;
 use crate::chaincode::stream::StreamHandle;
+use crate::config::ChaincodeMode;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -396,7 +397,15 @@ impl Executor {
             .get(&name)
             .is_some_and(|s| s.is_ready())
         {
-            return Err("deploy attempted but a chaincode with same name running".into());
+            if self.launcher.mode() == ChaincodeMode::Dev {
+                // v0.6 with the user running the chaincode: Deploy builds
+                // nothing and Launch finds it running, so Init does not run
+                // again and the deploy is recorded as it is.
+                return Ok(None);
+            }
+            return Err(format!(
+                "deploy attempted but a chaincode with same name running {name}"
+            ));
         }
         let stream = self
             .launcher
