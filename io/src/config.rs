@@ -17,7 +17,9 @@ mod pbft;
 pub use p2p::{FileKey, P2pConfig, TlsConfig};
 pub use pbft::{PbftConfig, PbftGeneral, PbftTimeouts};
 
-pub use load::{CONFIG_FILE_NAME, ConfigError, Origin, env_name, find_config_file, load};
+pub use load::{
+    CONFIG_FILE_NAME, ConfigError, Loaded, Origin, env_name, find_config_file, load, load_tracked,
+};
 
 /// The whole configuration of one peer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -175,6 +175,7 @@ pub async fn run(
         crate::pbft_node::start(&config, parts, clock)
             .map_err(|e| NodeError::Config(e.to_string()))?
     } else {
+        warn_if_noops_has_company(&config, network.clone());
         crate::pbft_node::serve_sync_only(receivers.sync, Arc::clone(&store), network.clone());
         consensus::start_noops_with_network(
             noops,
@@ -356,4 +357,36 @@ fn readiness_probe(
         }
     });
     readiness
+}
+
+/// What an operator is told when NOOPS runs beside other validators.
+const NOOPS_WITH_VALIDATORS: &str = "consensus is NOOPS but this network has other validators: NOOPS does not agree on an order, so each validator cuts its own blocks and heights and hashes may differ between peers; set peer.validator.consensus.plugin = \"pbft\" (CORE_PEER_VALIDATOR_CONSENSUS_PLUGIN=pbft) on every validator for one agreed chain";
+
+/// Warns once that NOOPS gives no agreement, as soon as the configuration
+/// (a root node to join) or the network (another validator connected)
+/// shows this validator is not alone.
+fn warn_if_noops_has_company(config: &Config, network: crate::net::Network) {
+    if !config.peer.validator.enabled {
+        return;
+    }
+    if !config.peer.discovery.rootnode.trim().is_empty() {
+        tracing::warn!(rootnode = %config.peer.discovery.rootnode, "{NOOPS_WITH_VALIDATORS}");
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let validators = network.validators();
+            if let Some(first) = validators.first() {
+                let peer = first
+                    .id
+                    .as_ref()
+                    .map(|id| id.name.clone())
+                    .unwrap_or_default();
+                tracing::warn!(%peer, "{NOOPS_WITH_VALIDATORS}");
+                return;
+            }
+        }
+    });
 }

@@ -18,6 +18,8 @@ pub struct Node {
     pub child: Option<Child>,
     /// Extra environment for every start (for example `CORE_PBFT_GENERAL_K`).
     pub env: Vec<(String, String)>,
+    /// Extra `peerd node start` flags (for example `--peer-chaincodedev`).
+    pub start_args: Vec<String>,
 }
 
 impl Node {
@@ -37,6 +39,7 @@ impl Node {
         let child = Command::new(binary("peerd"))
             .args(["node", "start", "--config"])
             .arg(&self.files.config)
+            .args(&self.start_args)
             .env("CORE_CHAINCODE_MODE", "dev")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(log.try_clone().expect("log"))
@@ -199,6 +202,7 @@ pub fn network(dir: &Path, validators: usize, non_validators: usize) -> Vec<Node
             files,
             child: None,
             env: Vec::new(),
+            start_args: Vec::new(),
         })
         .collect()
 }

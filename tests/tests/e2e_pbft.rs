@@ -78,6 +78,86 @@ fn invoke(node: &Node, amount: &str) {
     node.invoke("mycc", amount);
 }
 
+/// NOOPS among several validators gives no agreement; every validator says
+/// so in its log, the root node as soon as another validator connects.
+#[test]
+fn noops_beside_other_validators_is_warned_about() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut nodes = network::network(dir.path(), 2, 0);
+    for n in &mut nodes {
+        n.env.push((
+            "CORE_PEER_VALIDATOR_CONSENSUS_PLUGIN".into(),
+            "noops".into(),
+        ));
+        n.start();
+    }
+    for n in &nodes {
+        let warned = eventually(Duration::from_secs(20), || {
+            n.log()
+                .contains("consensus is NOOPS but this network has other validators")
+                .then_some(())
+        });
+        assert!(
+            warned.is_some(),
+            "{} did not warn:\n{}",
+            n.files.id,
+            n.log()
+        );
+    }
+}
+
+/// `--peer-chaincodedev` with `plugin = "pbft"` in every peerd.toml (as
+/// `peerd testnet` writes it) keeps PBFT, as v0.6 did: one agreed chain,
+/// and no commit once two of four validators are gone.
+#[test]
+fn dev_mode_keeps_the_configured_pbft() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut nodes = network(dir.path());
+    for n in &mut nodes {
+        n.env.clear();
+        n.start_args = vec!["--peer-chaincodedev".into()];
+        n.start();
+        assert!(
+            n.log().contains("consensus=pbft"),
+            "{} runs PBFT:\n{}",
+            n.files.id,
+            n.log()
+        );
+    }
+    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&nodes[0].cli(&[
+        "chaincode",
+        "deploy",
+        "-n",
+        "mycc",
+        "-c",
+        r#"{"Args":["init","a","100","b","200"]}"#,
+    ]));
+    wait_all(&nodes, 2);
+    invoke(&nodes[1], "10");
+    wait_all(&nodes, 3);
+    same_chain(&nodes, 3);
+    for n in &nodes {
+        assert_eq!(query_a(n), "Query Result: 90\n", "on {}", n.files.id);
+    }
+
+    // Two of four down: no quorum, so nothing commits (NOOPS would).
+    nodes[2].kill();
+    nodes[3].kill();
+    invoke(&nodes[0], "5");
+    std::thread::sleep(Duration::from_secs(5));
+    for n in &nodes[..2] {
+        assert_eq!(
+            fabrik_tests::height(&n.files.address),
+            Some(3),
+            "{} committed without a quorum:\n{}",
+            n.files.id,
+            n.log()
+        );
+    }
+}
+
 #[test]
 fn a_replica_killed_with_sigkill_restarts_and_catches_up_by_state_transfer() {
     let dir = tempfile::tempdir().expect("dir");

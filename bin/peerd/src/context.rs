@@ -5,6 +5,7 @@
 use crate::cli::Cli;
 use crate::error::CliError;
 use fabrik_io::config::{self, Config};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 /// The loaded configuration and where it came from.
@@ -14,6 +15,8 @@ pub struct Context {
     pub config: Config,
     /// The config file used, if any.
     pub file: Option<PathBuf>,
+    /// The keys the file or a `CORE_*` variable set.
+    pub set_keys: BTreeSet<String>,
 }
 
 impl Context {
@@ -29,12 +32,19 @@ impl Context {
         let file = config::find_config_file(cli.config.as_deref(), cfg_dir.as_deref(), &cwd)?;
         let env = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
-        let mut config = config::load(file.as_deref(), env)?;
+        let config::Loaded {
+            mut config,
+            set_keys,
+        } = config::load_tracked(file.as_deref(), env)?;
         if let Some(address) = &cli.peer_address {
             check_peer_address(address)?;
             config.peer.address.clone_from(address);
         }
-        Ok(Self { config, file })
+        Ok(Self {
+            config,
+            file,
+            set_keys,
+        })
     }
 
     /// The address the CLI dials (`peer.address`).

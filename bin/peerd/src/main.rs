@@ -52,7 +52,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Node(NodeCommand::Start { chaincode_dev }) => {
             if chaincode_dev {
-                node::apply_dev_mode(&mut ctx.config);
+                node::apply_dev_mode(&mut ctx.config, &ctx.set_keys);
             }
             node::start(ctx.config)
         }

@@ -9,14 +9,22 @@ use crate::pidfile::{self, PID_FILE_NAME, PidLock};
 use fabrik_io::config::{ChaincodeMode, Config};
 use fabrik_proto::protos::admin_client::AdminClient;
 use fabrik_proto::protos::server_status::StatusCode;
+use std::collections::BTreeSet;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// `--peer-chaincodedev`: validator on, chaincode run by the user, NOOPS
-/// (v0.6 meant to force NOOPS but set a wrong key; we set the right one).
-pub fn apply_dev_mode(config: &mut Config) {
+/// The consensus plugin key, as the file and `CORE_*` variables name it.
+const PLUGIN_KEY: &str = "peer.validator.consensus.plugin";
+
+/// `--peer-chaincodedev`: validator on, chaincode run by the user, and NOOPS
+/// unless the file or environment chose a plugin. v0.6 meant to force NOOPS
+/// but set a key nobody read, so its dev-mode test networks kept running
+/// their configured PBFT; a chosen plugin wins here for the same reason.
+pub fn apply_dev_mode(config: &mut Config, set_keys: &BTreeSet<String>) {
     config.peer.validator.enabled = true;
     config.chaincode.mode = ChaincodeMode::Dev;
-    "noops".clone_into(&mut config.peer.validator.consensus.plugin);
+    if !set_keys.contains(PLUGIN_KEY) {
+        "noops".clone_into(&mut config.peer.validator.consensus.plugin);
+    }
 }
 
 /// `peerd node start`: listens for SIGINT/SIGTERM, takes the pid file, then
@@ -207,4 +215,27 @@ fn stop_by_signal(ctx: &Context, address: &str, cause: &str) -> Result<(), CliEr
     tracing::info!(pid, "sent SIGTERM");
     println!("status:{}", StatusCode::Stopped.as_str_name());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev_mode(set_keys: &[&str], plugin: &str) -> Config {
+        let mut config = Config::default();
+        plugin.clone_into(&mut config.peer.validator.consensus.plugin);
+        let keys = set_keys.iter().map(|k| (*k).to_owned()).collect();
+        apply_dev_mode(&mut config, &keys);
+        config
+    }
+
+    #[test]
+    fn dev_mode_keeps_a_chosen_plugin_and_defaults_to_noops() {
+        let chosen = dev_mode(&[PLUGIN_KEY], "pbft");
+        assert_eq!(chosen.peer.validator.consensus.plugin, "pbft");
+        assert_eq!(chosen.chaincode.mode, ChaincodeMode::Dev);
+        assert!(chosen.peer.validator.enabled);
+        let unchosen = dev_mode(&["peer.id"], "pbft");
+        assert_eq!(unchosen.peer.validator.consensus.plugin, "noops");
+    }
 }

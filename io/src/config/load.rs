@@ -12,7 +12,7 @@
 //! `CORE_CHAINCODE_ID_NAME`, ...) belong to other components and are ignored.
 
 use super::Config;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
@@ -136,6 +136,27 @@ pub fn load(
     path: Option<&Path>,
     env: impl Iterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
+    load_tracked(path, env).map(|loaded| loaded.config)
+}
+
+/// A loaded configuration and which keys the user chose.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// The dotted keys set by the file or a `CORE_*` variable (the rest are
+    /// defaults), so a mode switch can tell a choice from a default.
+    pub set_keys: BTreeSet<String>,
+}
+
+/// [`load`], also telling which keys the file or environment set.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_tracked(
+    path: Option<&Path>,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Loaded, ConfigError> {
     let schema = defaults_table()?;
     let mut leaves = Vec::new();
     if let Some(path) = path {
@@ -167,7 +188,10 @@ pub fn load(
         key,
         problem,
     })?;
-    Ok(config)
+    Ok(Loaded {
+        config,
+        set_keys: leaves.into_iter().map(|leaf| leaf.key).collect(),
+    })
 }
 
 /// The defaults as a TOML table: the schema every key is checked against.

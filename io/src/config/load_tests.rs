@@ -387,3 +387,22 @@ fn pbft_max_outstanding_is_read_and_must_leave_each_validator_a_share() {
         "{err}"
     );
 }
+
+#[test]
+fn the_keys_a_user_set_are_told_apart_from_defaults() {
+    let f = file("[peer]\nid = \"vp1\"\n");
+    let loaded = load_tracked(
+        Some(f.path()),
+        env(&[("CORE_PEER_VALIDATOR_CONSENSUS_PLUGIN", "pbft")]),
+    )
+    .expect("loads");
+    let keys: Vec<&str> = loaded.set_keys.iter().map(String::as_str).collect();
+    assert_eq!(keys, ["peer.id", "peer.validator.consensus.plugin"]);
+    assert_eq!(loaded.config.peer.validator.consensus.plugin, "pbft");
+    assert!(
+        load_tracked(None, env(&[]))
+            .expect("defaults")
+            .set_keys
+            .is_empty()
+    );
+}
