@@ -13,9 +13,11 @@ pub mod duration;
 mod load;
 mod p2p;
 mod pbft;
+mod statetransfer;
 
 pub use p2p::{FileKey, P2pConfig, TlsConfig};
 pub use pbft::{PbftConfig, PbftGeneral, PbftTimeouts};
+pub use statetransfer::{StateTransferConfig, StateTransferTimeouts};
 
 pub use load::{
     CONFIG_FILE_NAME, ConfigError, Loaded, Origin, env_name, find_config_file, load, load_tracked,
@@ -43,6 +45,8 @@ pub struct Config {
     pub operations: OperationsConfig,
     /// `pbft.*` (v0.6 `consensus/pbft/config.yaml`, env `CORE_PBFT_*`)
     pub pbft: PbftConfig,
+    /// `statetransfer.*` (v0.6 core.yaml, env `CORE_STATETRANSFER_*`)
+    pub statetransfer: StateTransferConfig,
 }
 
 /// `peer.*`

@@ -176,7 +176,12 @@ pub async fn run(
             .map_err(|e| NodeError::Config(e.to_string()))?
     } else {
         warn_if_noops_has_company(&config, network.clone());
-        crate::pbft_node::serve_sync_only(receivers.sync, Arc::clone(&store), network.clone());
+        crate::pbft_node::serve_sync_only(
+            &config,
+            receivers.sync,
+            Arc::clone(&store),
+            network.clone(),
+        );
         consensus::start_noops_with_network(
             noops,
             config.peer.validator.consensus.buffersize,

@@ -180,10 +180,29 @@ fn statetransfer_config(
     config: &Config,
     executor_buckets: fabrik_core::ledger::BucketTreeConfig,
 ) -> statetransfer::Config {
+    let st = &config.statetransfer;
     statetransfer::Config {
+        blocks_per_request: st.blocksperrequest,
+        max_deltas: st.maxdeltas,
+        timeout_single_block: Duration::from_millis(st.timeout.singleblock),
+        timeout_single_state_delta: Duration::from_millis(st.timeout.singlestatedelta),
+        timeout_full_state: Duration::from_millis(st.timeout.fullstate),
         delta_history_size: config.ledger.state.delta_history_size,
         state_config: executor_buckets,
         ..statetransfer::Config::default()
+    }
+}
+
+/// What this peer serves per sync request: its default bounds, raised to
+/// its own `statetransfer.blocksperrequest` so a network that asks for
+/// larger pages (every peer with the same setting) gets whole answers.
+fn serve_limits(config: &Config) -> ServeLimits {
+    let page = config.statetransfer.blocksperrequest;
+    let defaults = ServeLimits::default();
+    ServeLimits {
+        max_blocks: defaults.max_blocks.max(page),
+        max_deltas: defaults.max_deltas.max(page),
+        ..defaults
     }
 }
 
@@ -193,9 +212,9 @@ fn route_sync(
     store: Arc<Store>,
     net: Net,
     catchup: Option<mpsc::Sender<statetransfer::Input>>,
+    limits: ServeLimits,
 ) {
     tokio::spawn(async move {
-        let limits = ServeLimits::default();
         while let Some(Inbound { from, msg }) = sync.recv().await {
             if let Some(input) = catchup::input_from_message(&from, &msg) {
                 match (input, &catchup) {
@@ -220,8 +239,13 @@ fn route_sync(
 }
 
 /// Serves state-transfer requests for a peer that does not run PBFT.
-pub fn serve_sync_only(sync: mpsc::Receiver<Inbound>, store: Arc<Store>, network: Network) {
-    route_sync(sync, store, Net(network, None), None);
+pub fn serve_sync_only(
+    config: &Config,
+    sync: mpsc::Receiver<Inbound>,
+    store: Arc<Store>,
+    network: Network,
+) {
+    route_sync(sync, store, Net(network, None), None, serve_limits(config));
 }
 
 /// Decodes one CONSENSUS message from peer `from` into the replica's input.
@@ -364,6 +388,6 @@ pub fn start(config: &Config, parts: PbftParts, clock: Clock) -> Result<Submitte
         }
     });
     route_consensus(parts.consensus, inbox.clone(), parts.metrics);
-    route_sync(parts.sync, store, net, Some(st_tx));
+    route_sync(parts.sync, store, net, Some(st_tx), serve_limits(config));
     Ok(Submitter::pbft(inbox.requests, id).with_admission(inbox.admission))
 }

@@ -294,6 +294,56 @@ fn collect_leaves(
     Ok(())
 }
 
+/// `CORE_*` variables of known sections that are not peer settings: the
+/// chaincode shim reads them (v0.6 §3), and a shell that starts chaincode
+/// may export them before running `peerd`.
+const SHIM_VARIABLES: [&str; 3] = [
+    "CORE_CHAINCODE_ID_NAME",
+    "CORE_PEER_TLS_ENABLED",
+    "CORE_PEER_TLS_SERVERHOSTOVERRIDE",
+];
+
+/// The error a variable gets when it falls inside a known section but names
+/// no key of it, as a misspelt file key does; `None` outside every section
+/// (other programs' `CORE_*` settings, such as v0.6's `security.*`).
+fn unknown_env_key(name: &str, schema: &Table) -> Option<ConfigError> {
+    if SHIM_VARIABLES.contains(&name) {
+        return None;
+    }
+    let mut rest = name.strip_prefix(ENV_PREFIX)?;
+    let mut table = schema;
+    let mut section = String::new();
+    loop {
+        let inner = table.iter().find_map(|(child, value)| {
+            let Value::Table(sub) = value else {
+                return None;
+            };
+            let tail = rest
+                .strip_prefix(&child.to_uppercase())?
+                .strip_prefix('_')?;
+            Some((child, sub, tail))
+        });
+        let Some((child, sub, tail)) = inner else {
+            break;
+        };
+        section = join(&section, child);
+        table = sub;
+        rest = tail;
+    }
+    if section.is_empty() {
+        return None;
+    }
+    Some(ConfigError::UnknownKey {
+        key: join(&section, &rest.to_lowercase().replace('_', ".")),
+        origin: Origin::Env(name.to_owned()),
+        expected: table
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
 /// Every leaf key of the schema with its default value.
 fn schema_leaves(schema: &Table, prefix: &str, out: &mut BTreeMap<String, (String, Value)>) {
     for (name, value) in schema {
@@ -322,6 +372,9 @@ fn env_leaves(
     let mut leaves = Vec::new();
     for (name, text) in env {
         let Some((key, default)) = index.get(&name) else {
+            if let Some(unknown) = unknown_env_key(&name, schema) {
+                return Err(unknown);
+            }
             continue;
         };
         let origin = Origin::Env(name.clone());
@@ -473,6 +526,7 @@ fn validate_sizes(config: &Config) -> Result<(), (String, String)> {
     }
     super::p2p::validate(config)?;
     super::pbft::validate(config)?;
+    super::statetransfer::validate(&config.statetransfer)?;
     let format = config.logging.format.as_str();
     if format != "text" && format != "json" {
         return Err((

@@ -406,3 +406,87 @@ fn the_keys_a_user_set_are_told_apart_from_defaults() {
             .is_empty()
     );
 }
+
+#[test]
+fn statetransfer_settings_have_v06_names_defaults_and_variables() {
+    let defaults = load(None, env(&[])).expect("defaults").statetransfer;
+    assert_eq!(defaults, StateTransferConfig::default());
+    assert_eq!((defaults.blocksperrequest, defaults.maxdeltas), (20, 200));
+    assert_eq!(
+        (
+            defaults.timeout.singleblock,
+            defaults.timeout.singlestatedelta,
+            defaults.timeout.fullstate
+        ),
+        (2_000, 2_000, 60_000)
+    );
+    let set = load_text(
+        "[statetransfer]\nblocksperrequest = 5\n[statetransfer.timeout]\nfullstate = \"90s\"\n",
+        &[
+            ("CORE_STATETRANSFER_MAXDELTAS", "1"),
+            ("CORE_STATETRANSFER_TIMEOUT_SINGLEBLOCK", "500ms"),
+        ],
+    )
+    .expect("loads")
+    .statetransfer;
+    assert_eq!(
+        (
+            set.blocksperrequest,
+            set.maxdeltas,
+            set.timeout.singleblock,
+            set.timeout.fullstate
+        ),
+        (5, 1, 500, 90_000)
+    );
+    let err = load_text("[statetransfer]\nrecoverdamage = false\n", &[])
+        .expect_err("false")
+        .to_string();
+    assert!(
+        err.starts_with("bad value for `statetransfer.recoverdamage` in config file"),
+        "{err}"
+    );
+    let err = load(None, env(&[("CORE_STATETRANSFER_BLOCKSPERREQUEST", "0")]))
+        .expect_err("0")
+        .to_string();
+    assert_eq!(
+        err,
+        "bad value for `statetransfer.blocksperrequest` from environment variable CORE_STATETRANSFER_BLOCKSPERREQUEST: must be at least 1"
+    );
+}
+
+#[test]
+fn a_misspelt_variable_of_a_known_section_is_refused_as_a_file_key_is() {
+    let err = load(None, env(&[("CORE_STATETRANSFER_MAXDELTA", "1")]))
+        .expect_err("misspelt")
+        .to_string();
+    assert_eq!(
+        err,
+        "unknown key `statetransfer.maxdelta` from environment variable CORE_STATETRANSFER_MAXDELTA; expected one of: blocksperrequest, maxdeltas, recoverdamage, timeout (key names are case-sensitive, as in v0.6 core.yaml)"
+    );
+    let file_err = load_text("[statetransfer]\nmaxdelta = 1\n", &[])
+        .expect_err("file")
+        .to_string();
+    assert!(
+        file_err.starts_with("unknown key `statetransfer.maxdelta` in config file"),
+        "{file_err}"
+    );
+    let err = load(None, env(&[("CORE_PBFT_GENERAL_TIMEOUT_REQUST", "1s")]))
+        .expect_err("nested")
+        .to_string();
+    assert!(
+        err.starts_with(
+            "unknown key `pbft.general.timeout.requst` from environment variable CORE_PBFT_GENERAL_TIMEOUT_REQUST; expected one of: batch, broadcast,"
+        ),
+        "{err}"
+    );
+    // What the chaincode shim reads, and other programs' sections, pass.
+    load(
+        None,
+        env(&[
+            ("CORE_CHAINCODE_ID_NAME", "mycc"),
+            ("CORE_PEER_TLS_ENABLED", "false"),
+            ("CORE_SECURITY_ENABLED", "false"),
+        ]),
+    )
+    .expect("not peer settings");
+}
