@@ -31,6 +31,37 @@ fn query_eventually(peer: &Peer, name: &str, ctor: &str, expected: &str) {
     );
 }
 
+/// The payload of block `n`'s only transaction.
+fn deploy_payload(peer: &Peer, n: u64) -> Vec<u8> {
+    let block = fabrik_tests::block(&peer.address, n).expect("block");
+    assert_eq!(block.transactions.len(), 1, "{block:?}");
+    block.transactions[0].payload.clone()
+}
+
+/// The `ChaincodeDeploymentSpec` bytes of v0.6's `peer chaincode deploy -n`
+/// in dev mode: a GOLANG spec with the name and ctor args, nothing else.
+fn v06_cli_dev_deploy(name: &str, args: &[&str]) -> Vec<u8> {
+    use fabrik_proto::protos::{
+        ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeSpec,
+    };
+    use prost::Message as _;
+    ChaincodeDeploymentSpec {
+        chaincode_spec: Some(ChaincodeSpec {
+            r#type: 1,
+            chaincode_id: Some(ChaincodeId {
+                name: name.to_owned(),
+                ..Default::default()
+            }),
+            ctor_msg: Some(ChaincodeInput {
+                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
 #[test]
 fn example02_map_example05_and_restart_after_kill_9() {
     let mut peer = Peer::new();
@@ -41,6 +72,11 @@ fn example02_map_example05_and_restart_after_kill_9() {
     let out = ok(&peer.cli(&["chaincode", "deploy", "-n", "mycc", "-c", DEPLOY_02]));
     assert_eq!(out, "Deploy chaincode: mycc\n");
     wait_height(&peer, 2);
+    assert_eq!(
+        deploy_payload(&peer, 1),
+        v06_cli_dev_deploy("mycc", &["init", "a", "100", "b", "200"]),
+        "the deployment spec the v0.6 CLI sends: the spec only, no date, no code"
+    );
     assert_eq!(
         query(&peer, "mycc", r#"{"Args":["query","a"]}"#),
         "Query Result: 100\n"
