@@ -328,3 +328,38 @@ fn a_transaction_sent_before_the_other_validators_start_is_ordered_in_view_0() {
         "ordered without a view change:\n{metrics}"
     );
 }
+
+/// Issue #17's schedule on a real network: K = 2 and one request per batch
+/// (as v0.6's BDD networks), 30 invokes back to back through vp0, then
+/// silence. A backup that falls behind during the burst must keep catching
+/// up with no new traffic until every validator has the same chain.
+#[test]
+fn after_a_burst_then_silence_every_validator_ends_on_the_same_chain() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut nodes = network(dir.path());
+    network::process_chaincode(&mut nodes);
+    for n in &mut nodes {
+        n.env.extend([
+            ("CORE_PBFT_GENERAL_K".into(), "2".into()),
+            ("CORE_PBFT_GENERAL_BATCHSIZE".into(), "1".into()),
+        ]);
+        n.start();
+    }
+    let name = network::deploy_example02(&nodes[0], 1000, 0);
+    wait_all(&nodes, 2);
+    for _ in 0..30 {
+        nodes[0].invoke(&name, "1");
+    }
+    // Deploy and 30 invokes, one block each; then nothing more is sent.
+    wait_all(&nodes, 32);
+    same_chain(&nodes, 32);
+    for n in &nodes {
+        assert_eq!(
+            network::query_value(n, &name, "a"),
+            Ok(970),
+            "a on {}:\n{}",
+            n.files.id,
+            n.log()
+        );
+    }
+}

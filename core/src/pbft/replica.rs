@@ -296,6 +296,8 @@ impl Replica {
         self.persist_pset();
         self.persist_qset();
         self.xfer.hchkpts.retain(|_, s| *s > self.h);
+        let h = self.h;
+        self.xfer.evidence.retain(|(s, _), _| *s >= h);
         tracing::debug!(replica = self.cfg.id, h = self.h, "moved watermarks");
         self.maybe_cut_batch(false);
     }
@@ -369,6 +371,7 @@ impl Replica {
             Timer::ResendViewChange => self.on_resend_view_change(),
             Timer::NullRequest => self.on_null_request_timeout(),
             Timer::Batch => self.maybe_cut_batch(true),
+            Timer::RetryStateTransfer => self.retry_state_transfer(None),
         }
     }
 }

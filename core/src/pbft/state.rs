@@ -24,6 +24,8 @@ pub enum Timer {
     NullRequest,
     /// Primary: cut a partial batch.
     Batch,
+    /// A failed state transfer is tried again (doubling backoff).
+    RetryStateTransfer,
 }
 
 /// A request's timestamp as a comparable pair.
@@ -180,14 +182,24 @@ pub(crate) struct Target {
     pub(crate) replicas: Vec<ReplicaId>,
 }
 
-/// v0.6 `skipInProgress`, `stateTransferring`, `highStateTarget`, `hChkpts`.
+/// v0.6 `skipInProgress`, `stateTransferring`, `highStateTarget`, `hChkpts`;
+/// and (fabrik) the checkpoints seen above the high watermark with their
+/// ids, at most [`EVIDENCE_PER_REPLICA`] per replica, and the failures
+/// since the last transfer that succeeded.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Transfer {
     pub(crate) skip: bool,
     pub(crate) transferring: bool,
     pub(crate) high_target: Option<Target>,
     pub(crate) hchkpts: BTreeMap<ReplicaId, u64>,
+    pub(crate) evidence: BTreeMap<(u64, ReplicaId), String>,
+    pub(crate) failures: u32,
 }
+
+/// How many checkpoints above the window are kept per replica: enough to
+/// find f+1 replicas agreeing on one of the last few, bounded whatever a
+/// faulty replica sends.
+pub(crate) const EVIDENCE_PER_REPLICA: usize = 8;
 
 /// How many VIEW-CHANGEs (the highest views) are kept per replica.
 pub(crate) const VIEW_CHANGES_PER_REPLICA: usize = 2;

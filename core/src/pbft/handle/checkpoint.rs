@@ -4,7 +4,7 @@
 //! Where v0.6 panics (f+2 ids; own id differs from a weak certificate)
 //! fabrik raises an [`Alarm`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use fabrik_proto::pbft::{Checkpoint, message};
 
@@ -13,7 +13,7 @@ use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
 use crate::pbft::output::{Alarm, Output, PersistOp};
 use crate::pbft::replica::Replica;
-use crate::pbft::state::{Target, Timer};
+use crate::pbft::state::{EVIDENCE_PER_REPLICA, Target, Timer};
 
 impl Replica {
     /// Our own checkpoint at `seq` with the ledger head `info` (marshalled
@@ -42,6 +42,9 @@ impl Replica {
         c: &Checkpoint,
     ) -> Result<(), RejectReason> {
         let seq = c.sequence_number;
+        if seq > self.high_watermark() {
+            self.keep_evidence(from, seq, &c.id);
+        }
         if self.weak_checkpoint_set_out_of_range(from, seq) || seq > self.high_watermark() {
             return Ok(()); // tracked as evidence that we may be behind
         }
@@ -197,6 +200,51 @@ impl Replica {
         if self.xfer.skip {
             self.retry_state_transfer(Some(target));
         }
+    }
+
+    /// fabrik: remembers a checkpoint above the window with its id. v0.6
+    /// keeps only the sequence numbers, so a replica whose transfer is
+    /// overtaken by them moves its window past its target and then waits
+    /// for checkpoints that, on a quiet network, never come.
+    fn keep_evidence(&mut self, from: ReplicaId, seq: u64, id: &str) {
+        let evidence = &mut self.xfer.evidence;
+        evidence.insert((seq, from), id.to_owned());
+        let own: Vec<u64> = evidence
+            .keys()
+            .filter(|(_, r)| *r == from)
+            .map(|(s, _)| *s)
+            .collect();
+        if let Some(lowest) = own.first().filter(|_| own.len() > EVIDENCE_PER_REPLICA) {
+            evidence.remove(&(*lowest, from));
+        }
+    }
+
+    /// fabrik: the highest checkpoint at or above the low watermark, and
+    /// above what we executed, that f+1 replicas vouched for becomes the
+    /// transfer target (the rule of a weak certificate: one of them is
+    /// correct), and a transfer to it starts. Whether there was one.
+    pub(crate) fn target_from_evidence(&mut self) -> bool {
+        let weak = self.cfg.weak_quorum();
+        let lowest = self.h.max(self.last_exec.saturating_add(1));
+        let mut counts: BTreeMap<(u64, &str), Vec<ReplicaId>> = BTreeMap::new();
+        for ((seq, from), id) in self.xfer.evidence.range((lowest, 0)..) {
+            counts.entry((*seq, id.as_str())).or_default().push(*from);
+        }
+        let Some(((seq, id), replicas)) = counts
+            .into_iter()
+            .rev()
+            .find(|(_, replicas)| replicas.len() >= weak)
+        else {
+            return false;
+        };
+        let target = Target {
+            seq,
+            id: id.to_owned(),
+            replicas,
+        };
+        self.update_high_target(target);
+        self.retry_state_transfer(None);
+        true
     }
 
     /// v0.6 `weakCheckpointSetOutOfRange`: if f+1 replicas report

@@ -10,6 +10,7 @@ use crate::pbft::error::RejectReason;
 use crate::pbft::output::Output;
 use crate::pbft::replica::Replica;
 use crate::pbft::state::{Target, Timer};
+use crate::time::Duration;
 
 impl Replica {
     pub(crate) fn update_high_target(&mut self, target: Target) {
@@ -72,13 +73,20 @@ impl Replica {
                 replica = self.cfg.id,
                 seq,
                 h = self.h,
-                "state transfer fell short, retrying"
+                "state transfer fell short"
             );
             if self.xfer.high_target.as_ref().is_some_and(|t| t.seq > seq) {
                 self.retry_state_transfer(None);
+            } else if !self.target_from_evidence() {
+                tracing::warn!(
+                    replica = self.cfg.id,
+                    "no checkpoint above it has f+1 vouchers yet; waiting for one"
+                );
             }
             return Ok(());
         }
+        self.xfer.failures = 0;
+        self.timers.stop(&Timer::RetryStateTransfer);
         self.last_exec = seq;
         self.seq_no = self.seq_no.max(seq);
         self.head = info.encode_to_vec();
@@ -101,6 +109,29 @@ impl Replica {
             ));
         }
         self.xfer.transferring = false;
+        if self.xfer.skip {
+            let wait = retry_backoff(self.xfer.failures);
+            self.xfer.failures = self.xfer.failures.saturating_add(1);
+            tracing::warn!(
+                replica = self.cfg.id,
+                retry_in_ms = wait.as_millis() as u64,
+                "state transfer failed; retrying"
+            );
+            self.timers.set(Timer::RetryStateTransfer, self.now + wait);
+        }
         Ok(())
     }
+}
+
+/// First wait before a failed transfer is tried again; it doubles with each
+/// failure in a row, up to [`RETRY_MAX`]. v0.6 retried at once, forever, in
+/// a loop inside `UpdateState`; a pause keeps a replica whose peers cannot
+/// serve it from flooding them, and the bound keeps it trying.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// Longest wait between two tries.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+fn retry_backoff(failures: u32) -> Duration {
+    let factor = 1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX);
+    RETRY_FIRST.saturating_mul(factor).min(RETRY_MAX)
 }

@@ -4,6 +4,7 @@
 
 mod admission;
 mod arithmetic;
+mod catch_up;
 mod fuzz;
 mod golden;
 mod learning;
