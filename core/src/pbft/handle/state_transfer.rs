@@ -2,6 +2,12 @@
 //! `retryStateTransfer`, `updateHighStateTarget` and the `stateUpdatedEvent`
 //! arm (Castro–Liskov §5.3 state transfer, as v0.6 delegates it to
 //! `stack.UpdateState`).
+//!
+//! Two departures keep a replica that knows it is behind trying on a quiet
+//! network: a failed transfer is retried after a doubling, bounded pause
+//! (v0.6 looped inside `UpdateState`), and a transfer that ends below the
+//! window goes on to the highest checkpoint f+1 replicas vouched for above
+//! it (v0.6 kept only their sequence numbers and waited for new ones).
 
 use fabrik_proto::protos::BlockchainInfo;
 use prost::Message as _;
