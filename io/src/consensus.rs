@@ -21,6 +21,27 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct Submitter {
     target: Target,
+    /// Largest transaction one consensus message can carry (`None`: no
+    /// bound, for peers with no network).
+    max_tx_bytes: Option<MaxTx>,
+}
+
+/// The transaction bound and the frame limit it comes from, for the error.
+#[derive(Debug, Clone, Copy)]
+struct MaxTx {
+    tx_bytes: usize,
+    frame_bytes: usize,
+}
+
+/// Room kept in a frame for the envelope around a transaction (the
+/// Message, the PBFT request and PRE-PREPARE fields are a few hundred bytes).
+fn envelope_room(frame_bytes: usize) -> usize {
+    (frame_bytes / 4).min(64 << 10)
+}
+
+/// The largest transaction a frame of `frame_bytes` carries whole.
+pub fn max_tx_bytes(frame_bytes: usize) -> usize {
+    frame_bytes.saturating_sub(envelope_room(frame_bytes))
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +66,21 @@ pub enum SubmitError {
     /// The peer is stopping (gRPC UNAVAILABLE): try another peer.
     #[error("the peer is shutting down")]
     Stopping,
+    /// The transaction cannot travel between validators in one message
+    /// (gRPC INVALID_ARGUMENT): resubmitting the same one never succeeds.
+    #[error(
+        "transaction {txid} is {size} bytes, more than the {limit} bytes a consensus message can carry (peer.p2p.maxFrameSize is {frame} bytes); deploy a smaller package (a stripped or release build) or raise peer.p2p.maxFrameSize on every peer"
+    )]
+    TooLarge {
+        /// The transaction.
+        txid: String,
+        /// Its encoded size.
+        size: usize,
+        /// The largest transaction accepted.
+        limit: usize,
+        /// `peer.p2p.maxFrameSize`.
+        frame: usize,
+    },
 }
 
 /// The refusal a client gets when this peer holds as many outstanding
@@ -63,7 +99,19 @@ impl Submitter {
                 last_nanos,
                 admission: None,
             },
+            max_tx_bytes: None,
         }
+    }
+
+    /// Refuses transactions a frame of `frame_bytes` cannot carry between
+    /// validators, instead of ordering what would never reach them.
+    #[must_use]
+    pub fn with_frame_limit(mut self, frame_bytes: usize) -> Self {
+        self.max_tx_bytes = Some(MaxTx {
+            tx_bytes: max_tx_bytes(frame_bytes),
+            frame_bytes,
+        });
+        self
     }
 
     /// Refuses new transactions at once while `admission` is full.
@@ -92,6 +140,18 @@ impl Submitter {
     /// admission bound is full, [`SubmitError::Stopping`] when the node is
     /// stopping.
     pub async fn submit(&self, tx: Transaction) -> Result<(), SubmitError> {
+        if let Some(max) = self.max_tx_bytes {
+            let size = tx.encoded_len();
+            if size > max.tx_bytes {
+                tracing::warn!(txid = %tx.txid, size, limit = max.tx_bytes, "transaction too large to order; refused");
+                return Err(SubmitError::TooLarge {
+                    txid: tx.txid,
+                    size,
+                    limit: max.tx_bytes,
+                    frame: max.frame_bytes,
+                });
+            }
+        }
         match &self.target {
             Target::Noops(inbox) => inbox
                 .try_send(Input::Submit(tx))
@@ -197,6 +257,7 @@ pub fn start_noops(
 ) -> Submitter {
     Submitter {
         target: Target::Noops(start_noops_inner(config, buffer, executor, clock, None)),
+        max_tx_bytes: None,
     }
 }
 
@@ -215,6 +276,7 @@ pub fn start_noops_with_network(
     let tx = start_noops_inner(config, buffer, executor, clock, Some(network));
     let submitter = Submitter {
         target: Target::Noops(tx.clone()),
+        max_tx_bytes: None,
     };
     tokio::spawn(async move {
         while let Some(Inbound { from, msg }) = inbound.recv().await {

@@ -191,6 +191,7 @@ pub async fn run(
             receivers.consensus,
         )
     };
+    let submitter = submitter.with_frame_limit(frame_limit(&config));
 
     let handler = HandlerConfig {
         keepalive: (config.chaincode.keepalive > 0)
@@ -394,4 +395,9 @@ fn warn_if_noops_has_company(config: &Config, network: crate::net::Network) {
             }
         }
     });
+}
+
+/// `peer.p2p.maxFrameSize` as the transport applies it.
+pub(crate) fn frame_limit(config: &Config) -> usize {
+    config.peer.p2p.max_frame_size.max(1024)
 }

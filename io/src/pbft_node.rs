@@ -93,6 +93,8 @@ pub fn replica_config(config: &Config) -> Result<pbft::Config, PbftStartError> {
     c.k = g.k;
     c.log_multiplier = g.logmultiplier;
     c.batch_size = g.batchsize;
+    // A PRE-PREPARE carries its whole batch in one frame.
+    c.max_batch_bytes = crate::consensus::max_tx_bytes(crate::node::frame_limit(config));
     c.byzantine = g.byzantine;
     c.view_change_period = g.viewchangeperiod;
     c.max_outstanding_requests = g.maxoutstanding;

@@ -102,6 +102,9 @@ pub struct Config {
     pub log_multiplier: u64,
     /// `general.batchsize`: requests per pre-prepare.
     pub batch_size: usize,
+    /// fabrik: most bytes of requests per pre-prepare (at least one request
+    /// always goes), so a batch fits the transport's frame.
+    pub max_batch_bytes: usize,
     /// `general.byzantine`: omit one replica from every third broadcast.
     pub byzantine: bool,
     /// `general.viewchangeperiod`: rotate the primary every period × K
@@ -152,6 +155,7 @@ impl Config {
             k: 10,
             log_multiplier: 4,
             batch_size: 500,
+            max_batch_bytes: usize::MAX,
             byzantine: false,
             view_change_period: 0,
             timeout_batch: Duration::from_secs(1),

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use fabrik_proto::pbft::{NewView, Request, ViewChange};
+use prost::Message as _;
 
 use super::ReplicaId;
 use crate::time::{Duration, Instant};
@@ -111,21 +112,30 @@ impl RequestStore {
     }
 
     /// Up to `max` unassigned requests in arrival order, marked pending.
-    pub(crate) fn take_unassigned(&mut self, max: usize) -> Vec<Request> {
-        let picked: Vec<String> = self
-            .order
-            .values()
-            .filter(|d| !self.pending.contains(*d))
-            .take(max)
-            .cloned()
-            .collect();
-        let mut out = Vec::with_capacity(picked.len());
-        for d in picked {
-            if let Some((_, r)) = self.reqs.get(&d) {
-                out.push(r.clone());
+    /// Up to `max` unassigned requests in arrival order, stopping before
+    /// the one that would take their encoded size past `max_bytes` (the
+    /// first is always taken).
+    pub(crate) fn take_unassigned(&mut self, max: usize, max_bytes: usize) -> Vec<Request> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut picked = Vec::new();
+        for d in self.order.values().filter(|d| !self.pending.contains(*d)) {
+            if out.len() >= max {
+                break;
             }
-            self.pending.insert(d);
+            let Some((_, r)) = self.reqs.get(d) else {
+                picked.push(d.clone());
+                continue;
+            };
+            let size = r.encoded_len();
+            if !out.is_empty() && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            out.push(r.clone());
+            picked.push(d.clone());
         }
+        self.pending.extend(picked);
         out
     }
 }
@@ -289,12 +299,30 @@ mod tests {
         let mut s = RequestStore::default();
         s.insert("b".into(), req(0, 2));
         s.insert("a".into(), req(0, 1));
-        let first = s.take_unassigned(1);
+        let first = s.take_unassigned(1, usize::MAX);
         assert_eq!(first, vec![req(0, 2)]);
         assert_eq!(s.unassigned(), 1);
         s.clear_pending();
         assert_eq!(s.unassigned(), 2);
         s.remove("b");
-        assert_eq!(s.take_unassigned(5), vec![req(0, 1)]);
+        assert_eq!(s.take_unassigned(5, usize::MAX), vec![req(0, 1)]);
+    }
+
+    #[test]
+    fn a_batch_stops_before_the_request_that_would_pass_the_byte_bound() {
+        let big = |ts: i64, len: usize| Request {
+            payload: vec![7; len],
+            ..req(0, ts)
+        };
+        let mut s = RequestStore::default();
+        s.insert("a".into(), big(1, 600));
+        s.insert("b".into(), big(2, 300));
+        s.insert("c".into(), big(3, 300));
+        let one = big(1, 600).encoded_len();
+        let two = one + big(2, 300).encoded_len();
+        assert_eq!(s.take_unassigned(10, two), vec![big(1, 600), big(2, 300)]);
+        // A request larger than the bound still goes, alone.
+        assert_eq!(s.take_unassigned(10, 1), vec![big(3, 300)]);
+        assert_eq!(s.unassigned(), 0);
     }
 }

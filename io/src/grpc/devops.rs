@@ -64,6 +64,7 @@ impl DevopsService {
                 submitter.submit(tx).await.map_err(|e| match e {
                     SubmitError::Busy(_) => Status::resource_exhausted(e.to_string()),
                     SubmitError::Stopping => Status::unavailable(e.to_string()),
+                    SubmitError::TooLarge { .. } => Status::invalid_argument(e.to_string()),
                 })?;
                 Ok(Response {
                     status: StatusCode::Success as i32,

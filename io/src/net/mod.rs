@@ -188,7 +188,7 @@ impl NetSettings {
             discovery_period: Duration::from_secs(discovery.period.max(1)),
             touch_period: Duration::from_secs(discovery.touch_period.max(1)),
             touch_max_nodes: discovery.touch_max_nodes.max(1),
-            max_frame: config.peer.p2p.max_frame_size.max(1024),
+            max_frame: crate::node::frame_limit(config),
             send_queue: config.peer.p2p.send_queue_size.max(1),
             consensus_buffer: config.peer.validator.consensus.buffersize.max(1),
             idle_timeout: Duration::from_millis(config.peer.p2p.idle_timeout.max(1000)),

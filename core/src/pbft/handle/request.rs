@@ -148,7 +148,9 @@ impl Replica {
                 return;
             }
             let batch = RequestBatch {
-                batch: self.reqs.take_unassigned(self.cfg.batch_size),
+                batch: self
+                    .reqs
+                    .take_unassigned(self.cfg.batch_size, self.cfg.max_batch_bytes),
             };
             self.timers.stop(&Timer::Batch);
             self.send_pre_prepare(Some(batch));
