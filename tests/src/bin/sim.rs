@@ -2,17 +2,21 @@
 //! (`fabrik_core::sim`), for runs far beyond what CI does.
 //!
 //! ```text
-//! cargo run --release -p fabrik-tests --bin sim -- --seeds 100000 --nodes 4
+//! cargo run --release -p fabrik-tests --bin sim -- --seeds 100000 --nodes 4 --jobs 2
 //! ```
 //!
 //! Prints progress every 10 s (seeds per second, committed batches,
 //! violations so far), every failing seed with the command that replays
-//! it, and a summary; exits non-zero if any seed failed.
+//! it, and a summary; exits non-zero if any seed failed. `--jobs N` plays
+//! seeds on N threads; each seed's run is the same whatever thread plays
+//! it, and the failing seeds are listed in order.
 
 use clap::Parser;
 use fabrik_core::pbft::PlantedBug;
 use fabrik_core::sim::{Byzantine, SimOptions, run};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Seed sweep of the PBFT cluster simulator.
@@ -46,44 +50,90 @@ struct Args {
     /// or twin.
     #[arg(long, value_parser = byzantine)]
     byzantine: Option<Byzantine>,
+    /// Threads playing seeds side by side (1 with `--trace-from`).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+}
+
+/// One played seed: whether it failed (with its report) and its commits.
+struct Played {
+    seed: u64,
+    committed: u64,
+    failure: Option<String>,
+}
+
+fn options(args: &Args, seed: u64) -> SimOptions {
+    let mut opts = SimOptions::swarm(seed, args.nodes);
+    opts.converge = !args.no_converge;
+    opts.trace_from = args.trace_from.map(fabrik_core::time::Duration::from_secs);
+    opts.planted_bug = args.planted_bug;
+    if let Some(kind) = args.byzantine {
+        opts.byzantine = vec![(1, kind)];
+    }
+    opts
+}
+
+fn play(args: &Args, seed: u64) -> Played {
+    let report = run(options(args, seed));
+    Played {
+        seed,
+        committed: report.committed_batches,
+        failure: (!report.ok()).then(|| report.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let jobs = if args.trace_from.is_some() {
+        1
+    } else {
+        args.jobs.max(1)
+    };
     let start = Instant::now();
     let mut last_report = start;
     let (mut commits, mut failed, mut played) = (0u64, Vec::new(), 0u64);
-    for seed in args.first..args.first.saturating_add(args.seeds) {
-        let mut opts = SimOptions::swarm(seed, args.nodes);
-        opts.converge = !args.no_converge;
-        opts.trace_from = args.trace_from.map(fabrik_core::time::Duration::from_secs);
-        opts.planted_bug = args.planted_bug;
-        if let Some(kind) = args.byzantine {
-            opts.byzantine = vec![(1, kind)];
+    let end = args.first.saturating_add(args.seeds);
+    let next = AtomicU64::new(args.first);
+    let stop = AtomicBool::new(false);
+    let (results, played_seeds) = mpsc::channel::<Played>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (args, next, stop, results) = (&args, &next, &stop, results.clone());
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end || results.send(play(args, seed)).is_err() {
+                        return;
+                    }
+                }
+            });
         }
-        let report = run(opts);
-        played += 1;
-        commits += report.committed_batches;
-        if !report.ok() {
-            println!("FAILED {report}");
-            println!(
-                "  replay: cargo run --release -p fabrik-tests --bin sim -- --first {seed} --seeds 1 --nodes {}",
-                args.nodes
-            );
-            failed.push(seed);
-            if args.fail_fast {
-                break;
+        drop(results);
+        for p in played_seeds {
+            played += 1;
+            commits += p.committed;
+            if let Some(report) = p.failure {
+                println!("FAILED {report}");
+                println!(
+                    "  replay: cargo run --release -p fabrik-tests --bin sim -- --first {} --seeds 1 --nodes {}",
+                    p.seed, args.nodes
+                );
+                failed.push(p.seed);
+                if args.fail_fast {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            if last_report.elapsed() >= Duration::from_secs(10) {
+                last_report = Instant::now();
+                print_progress(played, commits, failed.len(), start.elapsed());
             }
         }
-        if last_report.elapsed() >= Duration::from_secs(10) {
-            last_report = Instant::now();
-            print_progress(played, commits, failed.len(), start.elapsed());
-        }
-    }
+    });
     print_progress(played, commits, failed.len(), start.elapsed());
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {
+        failed.sort_unstable();
         println!("failing seeds: {failed:?}");
         ExitCode::FAILURE
     }
