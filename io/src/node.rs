@@ -172,8 +172,11 @@ pub async fn run(
             buckets,
             metrics: metrics.clone(),
         };
+        // Every request travels between validators in frames; a NOOPS
+        // peer commits its own transactions whatever their size.
         crate::pbft_node::start(&config, parts, clock)
             .map_err(|e| NodeError::Config(e.to_string()))?
+            .with_frame_limit(frame_limit(&config))
     } else {
         warn_if_noops_has_company(&config, network.clone());
         crate::pbft_node::serve_sync_only(
@@ -191,7 +194,6 @@ pub async fn run(
             receivers.consensus,
         )
     };
-    let submitter = submitter.with_frame_limit(frame_limit(&config));
 
     let handler = HandlerConfig {
         keepalive: (config.chaincode.keepalive > 0)
