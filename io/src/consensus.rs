@@ -21,16 +21,9 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct Submitter {
     target: Target,
-    /// Largest transaction one consensus message can carry (`None`: no
-    /// bound, for peers with no network).
-    max_tx_bytes: Option<MaxTx>,
-}
-
-/// The transaction bound and the frame limit it comes from, for the error.
-#[derive(Debug, Clone, Copy)]
-struct MaxTx {
-    tx_bytes: usize,
-    frame_bytes: usize,
+    /// `peer.p2p.maxFrameSize` when transactions travel between
+    /// validators in frames (PBFT); `None` bounds nothing.
+    frame_bytes: Option<usize>,
 }
 
 /// Room kept in a frame for the envelope around a transaction (the
@@ -99,7 +92,7 @@ impl Submitter {
                 last_nanos,
                 admission: None,
             },
-            max_tx_bytes: None,
+            frame_bytes: None,
         }
     }
 
@@ -107,10 +100,7 @@ impl Submitter {
     /// validators, instead of ordering what would never reach them.
     #[must_use]
     pub fn with_frame_limit(mut self, frame_bytes: usize) -> Self {
-        self.max_tx_bytes = Some(MaxTx {
-            tx_bytes: max_tx_bytes(frame_bytes),
-            frame_bytes,
-        });
+        self.frame_bytes = Some(frame_bytes);
         self
     }
 
@@ -140,15 +130,15 @@ impl Submitter {
     /// admission bound is full, [`SubmitError::Stopping`] when the node is
     /// stopping.
     pub async fn submit(&self, tx: Transaction) -> Result<(), SubmitError> {
-        if let Some(max) = self.max_tx_bytes {
-            let size = tx.encoded_len();
-            if size > max.tx_bytes {
-                tracing::warn!(txid = %tx.txid, size, limit = max.tx_bytes, "transaction too large to order; refused");
+        if let Some(frame) = self.frame_bytes {
+            let (size, limit) = (tx.encoded_len(), max_tx_bytes(frame));
+            if size > limit {
+                tracing::warn!(txid = %tx.txid, size, limit, "transaction too large to order; refused");
                 return Err(SubmitError::TooLarge {
                     txid: tx.txid,
                     size,
-                    limit: max.tx_bytes,
-                    frame: max.frame_bytes,
+                    limit,
+                    frame,
                 });
             }
         }
@@ -257,7 +247,7 @@ pub fn start_noops(
 ) -> Submitter {
     Submitter {
         target: Target::Noops(start_noops_inner(config, buffer, executor, clock, None)),
-        max_tx_bytes: None,
+        frame_bytes: None,
     }
 }
 
@@ -276,7 +266,7 @@ pub fn start_noops_with_network(
     let tx = start_noops_inner(config, buffer, executor, clock, Some(network));
     let submitter = Submitter {
         target: Target::Noops(tx.clone()),
-        max_tx_bytes: None,
+        frame_bytes: None,
     };
     tokio::spawn(async move {
         while let Some(Inbound { from, msg }) = inbound.recv().await {
@@ -347,6 +337,29 @@ mod tests {
             txid: txid.into(),
             ..Transaction::default()
         }
+    }
+
+    #[tokio::test]
+    async fn a_transaction_past_the_frame_bound_is_refused_and_nothing_is_queued() {
+        let (inbox, mut lane) = mpsc::channel(10);
+        let submitter = Submitter::pbft(inbox, 1).with_frame_limit(2048);
+        let big = Transaction {
+            payload: vec![0; 2000],
+            ..tx("big")
+        };
+        let size = big.encoded_len();
+        assert_eq!(
+            submitter.submit(big).await,
+            Err(SubmitError::TooLarge {
+                txid: "big".into(),
+                size,
+                limit: 1536,
+                frame: 2048,
+            })
+        );
+        assert!(lane.try_recv().is_err(), "nothing reached the replica");
+        submitter.submit(tx("small")).await.unwrap();
+        assert!(lane.try_recv().is_ok());
     }
 
     #[tokio::test]

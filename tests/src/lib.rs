@@ -471,3 +471,28 @@ impl Client {
         Some(reply.into_inner())
     }
 }
+
+/// The `ChaincodeDeploymentSpec` bytes v0.6 puts in a dev-mode deploy of
+/// `name` (CLI `deploy -n` or REST): the GOLANG chaincode spec with the
+/// ctor args, and no effective date and no code package.
+pub fn v06_dev_deployment_spec(name: &str, args: &[&str]) -> Vec<u8> {
+    use fabrik_proto::protos::{
+        ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeSpec,
+    };
+    use prost::Message as _;
+    ChaincodeDeploymentSpec {
+        chaincode_spec: Some(ChaincodeSpec {
+            r#type: 1,
+            chaincode_id: Some(ChaincodeId {
+                name: name.to_owned(),
+                ..Default::default()
+            }),
+            ctor_msg: Some(ChaincodeInput {
+                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

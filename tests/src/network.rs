@@ -268,6 +268,12 @@ pub fn process_chaincode(nodes: &mut [Node]) {
 /// machine that alone can outlast PBFT's request timeout.
 pub fn deploy_example02(node: &Node, a: u64, b: u64) -> String {
     let example02 = stripped(&binary("example02"), &node.files.dir.join("example02"));
+    deploy_example02_from(node, &example02, a, b)
+}
+
+/// Deploys the example02 binary at `example02` as a chaincode package
+/// through `node` with `init a <a> b <b>`; its name.
+pub fn deploy_example02_from(node: &Node, example02: &Path, a: u64, b: u64) -> String {
     let ctor = format!(r#"{{"Args":["init","a","{a}","b","{b}"]}}"#);
     let out = ok(&node.cli(&[
         "chaincode",
@@ -282,6 +288,25 @@ pub fn deploy_example02(node: &Node, a: u64, b: u64) -> String {
         .unwrap_or_else(|| panic!("no chaincode name in deploy output {out:?}"))
         .trim()
         .to_string()
+}
+
+/// Dev mode: runs example02 as `mycc` against every node, waits for them
+/// to register, deploys it through `nodes[via]` with `init a 100 b 200` and
+/// waits until every running node holds the deploy block. The chaincode
+/// processes live as long as the returned guards.
+pub fn deploy_dev_example02(nodes: &[Node], via: usize) -> Vec<ChildGuard> {
+    let ccs = nodes.iter().map(|n| n.chaincode("mycc")).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&nodes[via].cli(&[
+        "chaincode",
+        "deploy",
+        "-n",
+        "mycc",
+        "-c",
+        r#"{"Args":["init","a","100","b","200"]}"#,
+    ]));
+    wait_all(nodes, 2);
+    ccs
 }
 
 /// example02's value of `key` on `node`: the number after `Query Result: `,

@@ -5,7 +5,7 @@
 //! chaincodes must answer, and no validator may have started a view change.
 
 use fabrik_tests::network::{self, Node, http_get, query_value, same_chain, same_head, wait_all};
-use fabrik_tests::{binary, eventually, ok};
+use fabrik_tests::{binary, eventually};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,20 +16,7 @@ fn deploy_debug_example02(node: &Node, a: u64, b: u64) -> String {
     let example02 = binary("example02");
     let size = std::fs::metadata(&example02).expect("example02").len();
     assert!(size > 20 << 20, "a large binary: {size} bytes");
-    let ctor = format!(r#"{{"Args":["init","a","{a}","b","{b}"]}}"#);
-    let out = ok(&node.cli(&[
-        "chaincode",
-        "deploy",
-        "-p",
-        &example02.display().to_string(),
-        "-c",
-        &ctor,
-    ]));
-    out.lines()
-        .find_map(|l| l.strip_prefix("Deploy chaincode: "))
-        .unwrap_or_else(|| panic!("no chaincode name in deploy output {out:?}"))
-        .trim()
-        .to_string()
+    network::deploy_example02_from(node, &example02, a, b)
 }
 
 /// `fabrik_consensus_view_changes_total` from a validator's metrics.

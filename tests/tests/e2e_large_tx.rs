@@ -4,8 +4,7 @@
 //! a 60 KB ctor argument is enough to pass it.
 
 use fabrik_tests::network::{self, same_chain, wait_all};
-use fabrik_tests::{ChildGuard, ok};
-use std::time::Duration;
+use fabrik_tests::ok;
 
 #[test]
 fn a_transaction_past_the_frame_limit_is_refused_and_the_network_keeps_committing() {
@@ -16,17 +15,7 @@ fn a_transaction_past_the_frame_limit_is_refused_and_the_network_keeps_committin
             .push(("CORE_PEER_P2P_MAXFRAMESIZE".into(), "65536".into()));
         n.start();
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    ok(&nodes[0].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 0);
 
     let huge = format!(r#"{{"Args":["invoke","a","b","{}"]}}"#, "9".repeat(60_000));
     let out = nodes[1].cli(&["chaincode", "invoke", "-n", "mycc", "-c", &huge]);

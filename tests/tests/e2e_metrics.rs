@@ -6,8 +6,8 @@
 //! and no drops under this light load; when a validator is killed its
 //! series leave vp0's scrape.
 
+use fabrik_tests::eventually;
 use fabrik_tests::network::{self, Node, http_get, wait_all};
-use fabrik_tests::{ChildGuard, eventually, ok};
 use std::time::Duration;
 
 /// `peer.p2p.sendQueueSize` default.
@@ -40,17 +40,7 @@ fn each_validator_has_send_queue_series_on_the_others_until_it_leaves() {
     for n in &mut nodes {
         n.start();
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    ok(&nodes[0].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 0);
     for (i, amount) in ["1", "2", "3"].into_iter().enumerate() {
         nodes[i].invoke("mycc", amount);
         wait_all(&nodes, 3 + i as u64);

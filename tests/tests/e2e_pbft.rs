@@ -4,7 +4,7 @@
 //! every peer; with one peer killed the other three keep committing.
 
 use fabrik_tests::network::{self, Node, http_get, same_chain, wait_all};
-use fabrik_tests::{ChildGuard, eventually, ok};
+use fabrik_tests::{eventually, ok};
 use std::time::Duration;
 
 fn network(dir: &std::path::Path) -> Vec<Node> {
@@ -22,18 +22,7 @@ fn four_validators_agree_and_survive_one_crash() {
     for n in &mut nodes {
         n.start();
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-
-    ok(&nodes[0].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 0);
     ok(&nodes[2].cli(&[
         "chaincode",
         "invoke",
@@ -124,17 +113,7 @@ fn dev_mode_keeps_the_configured_pbft() {
             n.log()
         );
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    ok(&nodes[0].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 0);
     invoke(&nodes[1], "10");
     wait_all(&nodes, 3);
     same_chain(&nodes, 3);
@@ -193,17 +172,7 @@ fn catch_up_after_sigkill(extra_env: &[(&str, &str)]) -> String {
             .extend(extra_env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         n.start();
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    ok(&nodes[0].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 0);
 
     nodes[3].kill();
     for i in 0..8 {
@@ -254,17 +223,7 @@ fn the_primary_stopped_causes_a_view_change_and_the_others_keep_committing() {
         n.env = vec![("CORE_PBFT_GENERAL_TIMEOUT_REQUEST".into(), "3s".into())];
         n.start();
     }
-    let _ccs: Vec<ChildGuard> = nodes.iter().map(|n| n.chaincode("mycc")).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    ok(&nodes[1].cli(&[
-        "chaincode",
-        "deploy",
-        "-n",
-        "mycc",
-        "-c",
-        r#"{"Args":["init","a","100","b","200"]}"#,
-    ]));
-    wait_all(&nodes, 2);
+    let _ccs = network::deploy_dev_example02(&nodes, 1);
 
     nodes[0].kill(); // vp0 leads view 0
     invoke(&nodes[2], "7");

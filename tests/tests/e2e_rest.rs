@@ -100,31 +100,11 @@ fn query_a(rest: &str) -> Option<String> {
     r.json()["result"]["message"].as_str().map(str::to_owned)
 }
 
-/// Base64 of the `ChaincodeDeploymentSpec` v0.6 puts in a dev-mode deploy
-/// transaction: the GOLANG chaincode spec, with no effective date and no
-/// code package.
+/// Base64 of [`fabrik_tests::v06_dev_deployment_spec`], as REST shows it.
 fn v06_dev_deploy_payload(name: &str, args: &[&str]) -> String {
     use base64::Engine as _;
-    use fabrik_proto::protos::{
-        ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeSpec,
-    };
-    use prost::Message as _;
-    let spec = ChaincodeSpec {
-        r#type: 1,
-        chaincode_id: Some(ChaincodeId {
-            name: name.to_owned(),
-            ..Default::default()
-        }),
-        ctor_msg: Some(ChaincodeInput {
-            args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-        }),
-        ..Default::default()
-    };
-    let deployment = ChaincodeDeploymentSpec {
-        chaincode_spec: Some(spec),
-        ..Default::default()
-    };
-    base64::engine::general_purpose::STANDARD.encode(deployment.encode_to_vec())
+    base64::engine::general_purpose::STANDARD
+        .encode(fabrik_tests::v06_dev_deployment_spec(name, args))
 }
 
 #[test]

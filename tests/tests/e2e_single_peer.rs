@@ -38,30 +38,6 @@ fn deploy_payload(peer: &Peer, n: u64) -> Vec<u8> {
     block.transactions[0].payload.clone()
 }
 
-/// The `ChaincodeDeploymentSpec` bytes of v0.6's `peer chaincode deploy -n`
-/// in dev mode: a GOLANG spec with the name and ctor args, nothing else.
-fn v06_cli_dev_deploy(name: &str, args: &[&str]) -> Vec<u8> {
-    use fabrik_proto::protos::{
-        ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeSpec,
-    };
-    use prost::Message as _;
-    ChaincodeDeploymentSpec {
-        chaincode_spec: Some(ChaincodeSpec {
-            r#type: 1,
-            chaincode_id: Some(ChaincodeId {
-                name: name.to_owned(),
-                ..Default::default()
-            }),
-            ctor_msg: Some(ChaincodeInput {
-                args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
 #[test]
 fn example02_map_example05_and_restart_after_kill_9() {
     let mut peer = Peer::new();
@@ -74,7 +50,7 @@ fn example02_map_example05_and_restart_after_kill_9() {
     wait_height(&peer, 2);
     assert_eq!(
         deploy_payload(&peer, 1),
-        v06_cli_dev_deploy("mycc", &["init", "a", "100", "b", "200"]),
+        fabrik_tests::v06_dev_deployment_spec("mycc", &["init", "a", "100", "b", "200"]),
         "the deployment spec the v0.6 CLI sends: the spec only, no date, no code"
     );
     assert_eq!(
