@@ -17,4 +17,4 @@ instructions=$(awk '/^summary:/{print $2}' "$out/callgrind.out")
 unit=$(sed -n 's/^units [0-9]* (\(.*\))$/\1/p' "$out/stdout")
 grep -v '^units \|^wall ' "$out/stdout" || true
 awk -v i="$instructions" -v u="$units" -v name="$unit" \
-  'BEGIN { printf "%d instructions over %d units: %.0f instructions per %s\n", i, u, i / u, name }'
+  'BEGIN { printf "%.0f instructions over %d units: %.0f instructions per %s\n", i, u, i / u, name }'

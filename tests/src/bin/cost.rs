@@ -47,6 +47,23 @@ enum Workload {
         #[arg(long, default_value = "mem")]
         store: StoreKind,
     },
+    /// A replica's execute-and-commit path without chaincode: `blocks`
+    /// blocks of `txs` kv100 transactions (each reads one key of a
+    /// `state-keys` state and writes it back with a new 100-byte value)
+    /// through a `TxBatch`, committed with PBFT metadata and written to the
+    /// peer's fjall store, fsynced, as the committer does. Unit: one
+    /// committed transaction.
+    Commit {
+        /// Keys in the committed state before the measured blocks.
+        #[arg(long, default_value_t = 10_000)]
+        state_keys: u64,
+        /// Transactions per block.
+        #[arg(long, default_value_t = 500)]
+        txs: u64,
+        /// Measured blocks.
+        #[arg(long, default_value_t = 20)]
+        blocks: u64,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -72,13 +89,13 @@ impl CostStore for Store {
     }
 }
 
-const CHAINCODE: &str = "cost_cc";
+pub(crate) const CHAINCODE: &str = "cost_cc";
 
-fn key(i: u64) -> String {
+pub(crate) fn key(i: u64) -> String {
     format!("account-{i:016}")
 }
 
-fn value(i: u64, version: u64) -> Vec<u8> {
+pub(crate) fn value(i: u64, version: u64) -> Vec<u8> {
     let mut v = vec![0u8; 100];
     v[..8].copy_from_slice(&i.to_le_bytes());
     v[8..16].copy_from_slice(&version.to_le_bytes());
@@ -104,8 +121,16 @@ fn main() {
             let mut store = Store::open(dir.path()).expect("open fjall store");
             buckettree_cost(&mut store, state_keys, delta_keys, blocks);
         }
+        Workload::Commit {
+            state_keys,
+            txs,
+            blocks,
+        } => commit::run(state_keys, txs, blocks),
     }
 }
+
+#[path = "cost/commit.rs"]
+mod commit;
 
 fn buckettree_cost(kv: &mut impl CostStore, state_keys: u64, delta_keys: u64, blocks: u64) {
     let config = BucketTreeConfig::default();
@@ -146,11 +171,11 @@ fn buckettree_cost(kv: &mut impl CostStore, state_keys: u64, delta_keys: u64, bl
 /// The part `tests/cost.sh` counts (callgrind `--toggle-collect`): keep the
 /// name, and keep it out of line.
 #[inline(never)]
-fn measured<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn measured<T>(work: impl FnOnce() -> T) -> T {
     std::hint::black_box(work())
 }
 
-fn report(units: u64, unit: &str, start: Instant) {
+pub(crate) fn report(units: u64, unit: &str, start: Instant) {
     let micros = start.elapsed().as_secs_f64() * 1e6;
     println!("units {units} ({unit})");
     println!(

@@ -5,10 +5,14 @@
 //! returns the whole batch is on disk (fsynced) or none of it is.
 //!
 //! Every durable write of a peer passes through [`Store::apply`], which is
-//! therefore where the test-only crash points of [`crate::crashpoint`]
+//! therefore where what a batch wrote is written through into the State
+//! partition's read cache ([`cache`]), and where the test-only crash points of [`crate::crashpoint`]
 //! (`FABRIK_CRASH_AT_WRITE`, debug builds only) number and interrupt them.
 
-use fabrik_core::ledger::kv::{KvRead, Partition, StoreError, WriteBatch};
+pub mod cache;
+
+use cache::{Lookup, StateCache};
+use fabrik_core::ledger::kv::{KvPairs, KvRead, Partition, StoreError, WriteBatch};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +36,7 @@ pub struct Store {
     indexes: Keyspace,
     persist: Keyspace,
     path: PathBuf,
+    cache: StateCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -61,6 +66,7 @@ impl Store {
             persist: open(Partition::Persist).map_err(err)?,
             db,
             path: dir.to_path_buf(),
+            cache: StateCache::default(),
         })
     }
 
@@ -94,8 +100,19 @@ impl Store {
                 None => fb.remove(ks, w.key.as_slice()),
             }
         }
-        fb.commit()
-            .map_err(|e| StoreError(format!("commit to {}: {e}", self.path.display())))?;
+        if let Err(e) = fb.commit() {
+            self.cache.clear();
+            return Err(StoreError(format!(
+                "commit to {}: {e}",
+                self.path.display()
+            )));
+        }
+        let state_writes = batch
+            .writes
+            .iter()
+            .filter(|w| w.partition == Partition::State)
+            .map(|w| (w.key.as_slice(), w.value.as_deref()));
+        self.cache.committed(state_writes);
         crate::crashpoint::after(crash_point);
         Ok(())
     }
@@ -126,8 +143,12 @@ fn read_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("read from {}: {e}", path.display()))
 }
 
-impl KvRead for Store {
-    fn get(&self, partition: Partition, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+impl Store {
+    fn get_uncached(
+        &self,
+        partition: Partition,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let value = self
             .keyspace(partition)
             .get(key)
@@ -135,13 +156,13 @@ impl KvRead for Store {
         Ok(value.map(|v| v.to_vec()))
     }
 
-    fn range(
+    fn range_uncached(
         &self,
         partition: Partition,
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<KvPairs, StoreError> {
         let ks = self.keyspace(partition);
         let iter = if end.is_empty() {
             ks.range(start..)
@@ -154,6 +175,42 @@ impl KvRead for Store {
             out.push((k.to_vec(), v.to_vec()));
         }
         Ok(out)
+    }
+}
+
+impl KvRead for Store {
+    fn get(&self, partition: Partition, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if partition != Partition::State {
+            return self.get_uncached(partition, key);
+        }
+        match self.cache.get(key) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(epoch) => {
+                let value = self.get_uncached(partition, key)?;
+                self.cache.fill(epoch, key, value.as_deref());
+                Ok(value)
+            }
+        }
+    }
+
+    fn range(
+        &self,
+        partition: Partition,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<KvPairs, StoreError> {
+        if partition != Partition::State || end.is_empty() {
+            return self.range_uncached(partition, start, end, limit);
+        }
+        match self.cache.range(start, end, limit) {
+            Lookup::Hit(pairs) => Ok(pairs),
+            Lookup::Miss(epoch) => {
+                let pairs = self.range_uncached(partition, start, end, limit)?;
+                self.cache.fill_range(epoch, start, end, limit, &pairs);
+                Ok(pairs)
+            }
+        }
     }
 }
 
@@ -189,5 +246,66 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// One step of the cache property test.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, u8),
+        Delete(u8),
+        Get(u8),
+        Range(u8, u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u8..24, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+            (0u8..24).prop_map(Op::Delete),
+            (0u8..24).prop_map(Op::Get),
+            (0u8..24, 0u8..24).prop_map(|(a, b)| Op::Range(a.min(b), a.max(b))),
+        ]
+    }
+
+    fn k(i: u8) -> Vec<u8> {
+        vec![b'k', i / 4, i % 4]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Whatever mix of batches, point reads and ranges, the cached store
+        /// answers exactly what an uncached in-memory store answers.
+        #[test]
+        fn the_cached_store_reads_what_was_committed(
+            batches in proptest::collection::vec(proptest::collection::vec(op(), 1..12), 1..12)
+        ) {
+            use fabrik_core::ledger::kv::MemKv;
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let mut model = MemKv::new();
+            for ops in batches {
+                let mut batch = WriteBatch::new();
+                for op in ops {
+                    match op {
+                        Op::Put(i, v) => batch.put(Partition::State, k(i), vec![v]),
+                        Op::Delete(i) => batch.delete(Partition::State, k(i)),
+                        Op::Get(i) => proptest::prop_assert_eq!(
+                            store.get(Partition::State, &k(i)).unwrap(),
+                            model.get(Partition::State, &k(i)).unwrap()
+                        ),
+                        Op::Range(a, b) => {
+                            for limit in [1, 3, usize::MAX] {
+                                proptest::prop_assert_eq!(
+                                    store.range(Partition::State, &k(a), &k(b), limit).unwrap(),
+                                    model.range(Partition::State, &k(a), &k(b), limit).unwrap()
+                                );
+                            }
+                        }
+                    }
+                }
+                store.apply(&batch).unwrap();
+                model.apply(&batch);
+            }
+        }
     }
 }
