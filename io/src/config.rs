@@ -226,6 +226,19 @@ pub struct ChaincodeConfig {
     pub execute_timeout: u64,
     /// `chaincode.keepalive` in seconds (0 = off).
     pub keepalive: u64,
+    /// `chaincode.system.*`: the system chaincodes to run in process.
+    pub system: SystemChaincodeConfig,
+}
+
+/// `chaincode.system.*`: which built-in system chaincodes run (v0.6 read a
+/// whitelist here and enabled none by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemChaincodeConfig {
+    /// `chaincode.system.bench`: the `bench` system chaincode (benchcc's
+    /// `noop`, `rw` and `len`, in process), for measuring ordering and
+    /// commit without a chaincode process.
+    pub bench: bool,
 }
 
 impl Default for ChaincodeConfig {
@@ -235,6 +248,7 @@ impl Default for ChaincodeConfig {
             startup_timeout: 300_000,
             execute_timeout: 30_000,
             keepalive: 0,
+            system: SystemChaincodeConfig::default(),
         }
     }
 }

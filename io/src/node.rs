@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::consensus;
 use crate::driver::Clock;
 use crate::events::{EventsService, Hub, SendPolicy};
+use crate::exec::system::SystemChaincodes;
 use crate::exec::{ExecSettings, Executor};
 use crate::grpc::{admin::AdminService, devops::DevopsService, openchain::OpenchainService};
 use crate::shutdown::Latch;
@@ -140,7 +141,8 @@ pub async fn run(
                 buckets: buckets.clone(),
             },
         )
-        .with_metrics(metrics.clone()),
+        .with_metrics(metrics.clone())
+        .with_system_chaincodes(system_chaincodes(&config.chaincode.system)),
     );
     executor.ensure_genesis()?;
     let noops = fabrik_core::noops::Config {
@@ -402,4 +404,19 @@ fn warn_if_noops_has_company(config: &Config, network: crate::net::Network) {
 /// `peer.p2p.maxFrameSize` as the transport applies it.
 pub(crate) fn frame_limit(config: &Config) -> usize {
     config.peer.p2p.max_frame_size.max(1024)
+}
+
+/// The system chaincodes `chaincode.system` enables.
+fn system_chaincodes(config: &crate::config::SystemChaincodeConfig) -> SystemChaincodes {
+    let mut system = SystemChaincodes::default();
+    if config.bench {
+        system = system.with("bench", Arc::new(fabrik_examples::BenchChaincode));
+    }
+    for name in system.names() {
+        tracing::info!(
+            chaincode = name,
+            "system chaincode enabled (runs in process)"
+        );
+    }
+    system
 }

@@ -318,6 +318,12 @@ pub struct BenchArgs {
     /// PBFT `general.batchsize` of the peers bench starts.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Invoke the built-in `bench` system chaincode (benchcc's functions,
+    /// run inside the peer: no chaincode process, no deploy) instead of
+    /// deploying benchcc; bench enables it on the peers it starts
+    /// (`chaincode.system.bench`). Not for `--workload example02`.
+    #[arg(long)]
+    pub system_chaincode: bool,
     /// Where the started network's files go (default: a new temporary directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,

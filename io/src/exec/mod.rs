@@ -5,6 +5,7 @@
 pub mod context;
 pub mod run;
 mod speculate;
+pub mod system;
 
 use crate::chaincode::launcher::Launcher;
 use crate::chaincode::stream::StreamHandle;
@@ -68,6 +69,7 @@ pub struct Executor {
     state_invalid: AtomicBool,
     metrics: Metrics,
     cool_down: speculate::CoolDown,
+    system: system::SystemChaincodes,
 }
 
 /// The current wall-clock time as a protobuf timestamp.
@@ -91,7 +93,14 @@ impl Executor {
             state_invalid: AtomicBool::new(false),
             metrics: Metrics::default(),
             cool_down: speculate::CoolDown::default(),
+            system: system::SystemChaincodes::default(),
         }
+    }
+
+    /// Runs these system chaincodes in process (`chaincode.system`).
+    pub fn with_system_chaincodes(mut self, system: system::SystemChaincodes) -> Self {
+        self.system = system;
+        self
     }
 
     /// Reports into `metrics` (block commits, chaincode executions).
@@ -236,6 +245,14 @@ impl Executor {
         let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice())
             .map_err(|e| format!("malformed query payload in transaction {}: {e}", tx.txid))?;
         let (name, input) = invocation_target(&spec);
+        if let Some(cc) = self.system.get(&name) {
+            let started = std::time::Instant::now();
+            let outcome = system::query(&self.store, &name, cc.as_ref(), &tx.txid, input)
+                .map_err(chaincode_error);
+            self.metrics
+                .chaincode_executed("query", started.elapsed(), outcome.is_ok());
+            return outcome;
+        }
         let stream = self
             .ready_stream(&name, &tx.txid)
             .await
@@ -391,6 +408,11 @@ impl Executor {
             .map(|id| id.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| tx.txid.clone());
+        if self.system.get(&name).is_some() {
+            return Err(format!(
+                "deploy attempted but a chaincode with same name running {name}"
+            ));
+        }
         if self
             .launcher
             .registry()
@@ -437,6 +459,9 @@ impl Executor {
         let spec = ChaincodeInvocationSpec::decode(tx.payload.as_slice())
             .map_err(|e| format!("malformed invocation spec in transaction {}: {e}", tx.txid))?;
         let (name, input) = invocation_target(&spec);
+        if let Some(cc) = self.system.get(&name) {
+            return self.run_system(batch, tx, &name, cc.as_ref(), input);
+        }
         let stream = self
             .ready_stream(&name, &tx.txid)
             .await
@@ -451,6 +476,25 @@ impl Executor {
             self.settings.execute_timeout,
         )
         .await
+    }
+
+    /// Runs system chaincode `cc` as transaction `tx` of `batch`.
+    fn run_system(
+        &self,
+        batch: &mut TxBatch,
+        tx: &Transaction,
+        name: &str,
+        cc: &dyn fabrik_shim::Chaincode,
+        input: protos::ChaincodeInput,
+    ) -> Result<Option<ChaincodeEvent>, String> {
+        batch.tx_begin(&tx.txid).map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let result = system::invoke(&self.store, batch, name, cc, &tx.txid, input);
+        let ok = result.is_ok();
+        batch.tx_finished(&tx.txid, ok).map_err(|e| e.to_string())?;
+        self.metrics
+            .chaincode_executed("invoke", started.elapsed(), ok);
+        result.map(|(_, event)| event).map_err(chaincode_error)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -26,6 +26,8 @@ use watch::Watcher;
 
 /// How long deploying the workload's chaincode may take.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The built-in system chaincode `--system-chaincode` invokes.
+const SYSTEM_CHAINCODE: &str = "bench";
 /// Steps of the knee search after the doubling phase.
 const BISECT_STEPS: usize = 3;
 /// The highest rate the knee search tries.
@@ -49,7 +51,17 @@ struct Endpoints {
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Usage(format!("cannot find peerd itself: {e}")))?;
-    let chaincode = chaincode_binary(args, &exe)?;
+    if args.system_chaincode && args.workload == Workload::Example02 {
+        return Err(CliError::Usage(
+            "--system-chaincode runs benchcc's functions; use --workload noop, kv100 or kv1k"
+                .into(),
+        ));
+    }
+    let chaincode = if args.system_chaincode {
+        PathBuf::new()
+    } else {
+        chaincode_binary(args, &exe)?
+    };
     let network = if args.target.is_empty() {
         let dir = args.dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!("fabrik-bench-{}", std::process::id()))
@@ -96,6 +108,9 @@ fn chaincode_binary(args: &BenchArgs, exe: &std::path::Path) -> Result<PathBuf, 
 /// The `CORE_*` overrides for the peers bench starts.
 fn peer_env(args: &BenchArgs) -> Vec<(String, String)> {
     let mut env = vec![("CORE_CHAINCODE_MODE".into(), args.chaincode_mode.clone())];
+    if args.system_chaincode {
+        env.push(("CORE_CHAINCODE_SYSTEM_BENCH".into(), "true".into()));
+    }
     if let Some(size) = args.batch_size {
         env.push(("CORE_PBFT_GENERAL_BATCHSIZE".into(), size.to_string()));
     }
@@ -143,7 +158,12 @@ async fn bench(
     at: &Endpoints,
     chaincode: &std::path::Path,
 ) -> Result<(), CliError> {
-    let name = deploy(args, at, chaincode).await?;
+    let name = if args.system_chaincode {
+        println!("==> invoking the built-in system chaincode {SYSTEM_CHAINCODE} (no deploy)");
+        SYSTEM_CHAINCODE.to_owned()
+    } else {
+        deploy(args, at, chaincode).await?
+    };
     let watcher = Watcher::start(&at.events).await?;
     let mut clients = Vec::new();
     for i in 0..args.clients.max(1) {
@@ -409,7 +429,7 @@ fn write_json(
             "workload": args.workload,
             "api": args.api,
             "clients": args.clients,
-            "chaincode_mode": args.chaincode_mode,
+            "chaincode_mode": if args.system_chaincode { "system" } else { args.chaincode_mode.as_str() },
             "batch_size": args.batch_size,
             "step_seconds": args.duration,
             "command": std::env::args().collect::<Vec<_>>().join(" "),
