@@ -8,7 +8,7 @@
 //! than [`MAX_AGE`] is dropped instead (PBFT's own timers have taken over by
 //! then), and every frame dropped is counted with the transport's drops.
 
-use crate::net::Network;
+use crate::net::{Lane, Network};
 use fabrik_proto::protos::{self, peer_endpoint};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -62,7 +62,13 @@ impl Holdback {
 
     /// Sends `msg` to every connected validator and holds it for the others.
     pub fn broadcast(&self, msg: &protos::Message) {
-        self.network.broadcast(msg, peer_endpoint::Type::Validator);
+        self.broadcast_in(msg, Lane::Control);
+    }
+
+    /// [`Holdback::broadcast`] with the connected validators' send `lane`.
+    pub fn broadcast_in(&self, msg: &protos::Message, lane: Lane) {
+        self.network
+            .broadcast_in(msg, peer_endpoint::Type::Validator, lane);
         let connected = self.connected();
         for id in &self.validators {
             if !connected.contains(id) {

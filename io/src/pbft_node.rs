@@ -9,7 +9,7 @@ use crate::consensus::Submitter;
 use crate::driver::Clock;
 use crate::exec::Executor;
 use crate::holdback::Holdback;
-use crate::net::{Inbound, Network};
+use crate::net::{Inbound, Lane, Network};
 use crate::replica::{self, CatchUp, ConsensusNet, ReplicaInbox, ReplicaParts};
 use crate::store::Store;
 use fabrik_core::crypto::{VerifyingKey, b64_decode};
@@ -119,6 +119,16 @@ impl ConsensusNet for Net {
             Some(held) => held.broadcast(&msg),
             None => {
                 self.0.broadcast(&msg, peer_endpoint::Type::Validator);
+            }
+        }
+    }
+
+    fn broadcast_request(&self, msg: protos::Message) {
+        match &self.1 {
+            Some(held) => held.broadcast_in(&msg, Lane::Bulk),
+            None => {
+                self.0
+                    .broadcast_in(&msg, peer_endpoint::Type::Validator, Lane::Bulk);
             }
         }
     }

@@ -35,6 +35,12 @@ pub const PREFIX: &str = "consensus.";
 pub trait ConsensusNet: Send + Sync + 'static {
     /// Sends `msg` to every connected validator.
     fn broadcast(&self, msg: protos::Message);
+    /// Sends a relayed client request to every connected validator, behind
+    /// the protocol messages (a full queue drops the request, never a
+    /// protocol message).
+    fn broadcast_request(&self, msg: protos::Message) {
+        self.broadcast(msg);
+    }
     /// Sends `msg` to validator `vp<to>`; dropped (and counted) when the
     /// peer is not connected or its queue is full.
     fn send(&self, to: ReplicaId, msg: protos::Message);
@@ -260,6 +266,9 @@ impl Effects<Replica> for ReplicaEffects {
         }
         match output {
             Output::Persist(_) => {}
+            Output::Broadcast(msg @ PeerMsg::Request(_)) => {
+                self.net.broadcast_request(envelope(&msg));
+            }
             Output::Broadcast(msg) => self.net.broadcast(envelope(&msg)),
             Output::Send { to, msg } => self.net.send(to, envelope(&msg)),
             Output::Execute { seq, batch } => {

@@ -97,8 +97,13 @@ async fn serve(
 ) {
     let settings = &shared.settings;
     let (queue_tx, queue_rx) = mpsc::channel::<Message>(settings.send_queue);
+    let (bulk_tx, bulk_rx) = mpsc::channel::<Message>(settings.send_queue);
     let (inbox_tx, mut inbox) = mpsc::channel::<Input>(INBOX);
-    let writer = tokio::spawn(write_loop(send, queue_rx, settings.max_frame).in_current_span());
+    let queues = Queues {
+        control: queue_rx,
+        bulk: bulk_rx,
+    };
+    let writer = tokio::spawn(write_loop(send, queues, settings.max_frame).in_current_span());
     let reader = tokio::spawn(
         read_loop(
             recv,
@@ -128,7 +133,7 @@ async fn serve(
         conn_id,
         id: id.to_string(),
         initiator,
-        sender: PeerSender::new(queue_tx, conn.clone()),
+        sender: PeerSender::new(queue_tx, bulk_tx, conn.clone()),
         inbox: inbox_tx,
         registered: false,
         stop: false,
@@ -148,8 +153,26 @@ async fn serve(
     }
 }
 
-async fn write_loop(mut send: quinn::SendStream, mut queue: mpsc::Receiver<Message>, max: usize) {
-    while let Some(msg) = queue.recv().await {
+/// A connection's two send queues ([`super::Lane`]).
+struct Queues {
+    control: mpsc::Receiver<Message>,
+    bulk: mpsc::Receiver<Message>,
+}
+
+impl Queues {
+    /// The next message to write: control first; `None` once both closed.
+    async fn next(&mut self) -> Option<Message> {
+        tokio::select! {
+            biased;
+            Some(msg) = self.control.recv() => Some(msg),
+            Some(msg) = self.bulk.recv() => Some(msg),
+            else => None,
+        }
+    }
+}
+
+async fn write_loop(mut send: quinn::SendStream, mut queues: Queues, max: usize) {
+    while let Some(msg) = queues.next().await {
         let bytes = match frame::encode(&msg, max) {
             Ok(b) => b,
             Err(e) => {
@@ -278,7 +301,10 @@ impl Effects<Handler> for ConnEffects {
     async fn perform(&mut self, output: Output) {
         match output {
             Output::Send(msg) => {
-                if !self.sender.try_queue(&self.shared, msg) {
+                if !self
+                    .sender
+                    .try_queue(&self.shared, msg, super::Lane::Control)
+                {
                     tracing::debug!("send queue of peer {} full; message dropped", self.id);
                 }
             }
@@ -314,5 +340,51 @@ impl Effects<Handler> for ConnEffects {
 
     fn should_stop(&self) -> bool {
         self.stop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fabrik_proto::protos::message;
+
+    fn msg(payload: u8) -> Message {
+        Message {
+            r#type: message::Type::Consensus as i32,
+            payload: vec![payload],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn protocol_messages_are_written_before_queued_relayed_requests() {
+        let (control_tx, control) = mpsc::channel(8);
+        let (bulk_tx, bulk) = mpsc::channel(8);
+        let mut queues = Queues { control, bulk };
+        for i in 0..3 {
+            bulk_tx.try_send(msg(100 + i)).unwrap();
+        }
+        control_tx.try_send(msg(1)).unwrap();
+        control_tx.try_send(msg(2)).unwrap();
+        let mut order = Vec::new();
+        for _ in 0..4 {
+            order.push(queues.next().await.unwrap().payload[0]);
+        }
+        control_tx.try_send(msg(3)).unwrap();
+        order.push(queues.next().await.unwrap().payload[0]);
+        order.push(queues.next().await.unwrap().payload[0]);
+        assert_eq!(order, vec![1, 2, 100, 101, 3, 102]);
+        drop(control_tx);
+        bulk_tx.try_send(msg(103)).unwrap();
+        drop(bulk_tx);
+        assert_eq!(
+            queues.next().await.unwrap().payload[0],
+            103,
+            "one closed queue does not stop the other"
+        );
+        assert!(
+            queues.next().await.is_none(),
+            "both closed: the writer ends"
+        );
     }
 }

@@ -93,28 +93,50 @@ pub enum NetError {
     },
 }
 
-/// A registered connection's queue.
+/// Which of a connection's two send queues a message waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Protocol messages (PRE-PREPARE, PREPARE, COMMIT, CHECKPOINT, view
+    /// changes, catch-up, discovery): always written first.
+    Control,
+    /// Client requests relayed to the other validators: written when the
+    /// control queue is empty, so a flood of them can fill only their own
+    /// queue and never makes a protocol message wait or be dropped.
+    Bulk,
+}
+
+/// A registered connection's queues.
 #[derive(Debug, Clone)]
 pub struct PeerSender {
     tx: mpsc::Sender<Message>,
+    bulk: mpsc::Sender<Message>,
     conn: quinn::Connection,
-    /// Messages this connection's queue refused because it was full.
+    /// Messages this connection's queues refused because they were full.
     dropped: Arc<AtomicU64>,
 }
 
 impl PeerSender {
-    fn new(tx: mpsc::Sender<Message>, conn: quinn::Connection) -> Self {
+    fn new(
+        tx: mpsc::Sender<Message>,
+        bulk: mpsc::Sender<Message>,
+        conn: quinn::Connection,
+    ) -> Self {
         Self {
             tx,
+            bulk,
             conn,
             dropped: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Queues `msg` without waiting; a full (or closed) queue drops it and
-    /// counts the drop here and in the node-wide total.
-    fn try_queue(&self, shared: &Shared, msg: Message) -> bool {
-        if self.tx.try_send(msg).is_ok() {
+    /// Queues `msg` in `lane` without waiting; a full (or closed) queue
+    /// drops it and counts the drop here and in the node-wide total.
+    fn try_queue(&self, shared: &Shared, msg: Message, lane: Lane) -> bool {
+        let queue = match lane {
+            Lane::Control => &self.tx,
+            Lane::Bulk => &self.bulk,
+        };
+        if queue.try_send(msg).is_ok() {
             return true;
         }
         self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -125,7 +147,8 @@ impl PeerSender {
     fn stats(&self, peer: &str) -> PeerSendQueue {
         PeerSendQueue {
             peer: peer.to_string(),
-            depth: self.tx.max_capacity() - self.tx.capacity(),
+            depth: (self.tx.max_capacity() - self.tx.capacity())
+                + (self.bulk.max_capacity() - self.bulk.capacity()),
             dropped: self.dropped.load(Ordering::Relaxed),
         }
     }
@@ -278,7 +301,7 @@ impl Network {
             .registry
             .sender(to)
             .ok_or_else(|| SendError::NotConnected(to.to_string()))?;
-        if sender.try_queue(&self.shared, msg) {
+        if sender.try_queue(&self.shared, msg, Lane::Control) {
             Ok(())
         } else {
             Err(SendError::QueueFull(to.to_string()))
@@ -288,10 +311,15 @@ impl Network {
     /// Queues `msg` for every connected peer of `kind` (`Undefined` = all,
     /// v0.6 Broadcast); returns how many queued it. Full queues drop and count.
     pub fn broadcast(&self, msg: &Message, kind: peer_endpoint::Type) -> usize {
+        self.broadcast_in(msg, kind, Lane::Control)
+    }
+
+    /// [`Network::broadcast`] in the given send lane.
+    pub fn broadcast_in(&self, msg: &Message, kind: peer_endpoint::Type, lane: Lane) -> usize {
         let targets = self.shared.registry.senders(|e| is_kind(e, kind));
         let mut queued = 0;
         for (id, sender) in targets {
-            if sender.try_queue(&self.shared, msg.clone()) {
+            if sender.try_queue(&self.shared, msg.clone(), lane) {
                 queued += 1;
             } else {
                 tracing::debug!(peer = %id, "send queue full; broadcast message dropped");
