@@ -247,8 +247,14 @@ impl Executor {
         let (name, input) = invocation_target(&spec);
         if let Some(cc) = self.system.get(&name) {
             let started = std::time::Instant::now();
-            let outcome = system::query(&self.store, &name, cc.as_ref(), &tx.txid, input)
-                .map_err(chaincode_error);
+            let call = system::Call {
+                chaincode: cc.as_ref(),
+                name: &name,
+                txid: &tx.txid,
+                tx_timestamp: tx.timestamp,
+                input,
+            };
+            let outcome = system::query(&self.store, call).map_err(chaincode_error);
             self.metrics
                 .chaincode_executed("query", started.elapsed(), outcome.is_ok());
             return outcome;
@@ -489,7 +495,14 @@ impl Executor {
     ) -> Result<Option<ChaincodeEvent>, String> {
         batch.tx_begin(&tx.txid).map_err(|e| e.to_string())?;
         let started = std::time::Instant::now();
-        let result = system::invoke(&self.store, batch, name, cc, &tx.txid, input);
+        let call = system::Call {
+            chaincode: cc,
+            name,
+            txid: &tx.txid,
+            tx_timestamp: tx.timestamp,
+            input,
+        };
+        let result = system::invoke(&self.store, batch, call);
         let ok = result.is_ok();
         batch.tx_finished(&tx.txid, ok).map_err(|e| e.to_string())?;
         self.metrics

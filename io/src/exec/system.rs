@@ -17,6 +17,7 @@
 use super::context::{Committed, InBlock, StateAccess};
 use crate::store::Store;
 use fabrik_core::ledger::batch::TxBatch;
+use fabrik_proto::Timestamp;
 use fabrik_proto::protos::{ChaincodeEvent, ChaincodeInput};
 use fabrik_shim::{Backend, Chaincode, RangePage, Stub, StubCall, StubValue};
 use std::collections::BTreeMap;
@@ -176,16 +177,35 @@ fn function_and_args(input: &ChaincodeInput) -> (String, Vec<String>) {
     (function, strings.collect())
 }
 
-/// Runs `chaincode` (called `name`) for transaction `txid` inside `batch`,
-/// whose transaction `txid` is open: its result and event, or its error.
+/// What one system-chaincode call runs: the chaincode, its name, the
+/// transaction id and timestamp, and the input.
+pub struct Call<'a> {
+    /// The chaincode's code.
+    pub chaincode: &'a dyn Chaincode,
+    /// Its name (the state's namespace).
+    pub name: &'a str,
+    /// The transaction (or query) id.
+    pub txid: &'a str,
+    /// The transaction's timestamp, as a chaincode process would get it.
+    pub tx_timestamp: Option<Timestamp>,
+    /// Function and arguments.
+    pub input: ChaincodeInput,
+}
+
+/// Runs `call` inside `batch`, whose transaction `call.txid` is open: the
+/// chaincode's result and event, or its error.
 pub fn invoke(
     store: &Arc<Store>,
     batch: &mut TxBatch,
-    name: &str,
-    chaincode: &dyn Chaincode,
-    txid: &str,
-    input: ChaincodeInput,
+    call: Call<'_>,
 ) -> Result<(Vec<u8>, Option<ChaincodeEvent>), String> {
+    let Call {
+        chaincode,
+        name,
+        txid,
+        tx_timestamp,
+        input,
+    } = call;
     let backend = Arc::new(InProcess {
         store: Arc::clone(store),
         chaincode: name.to_owned(),
@@ -195,7 +215,7 @@ pub fn invoke(
     let mut stub = Stub::new(
         txid,
         input.args,
-        None,
+        tx_timestamp,
         Arc::clone(&backend) as Arc<dyn Backend>,
     );
     let result = chaincode.invoke(&mut stub, &function, &args);
@@ -206,28 +226,30 @@ pub fn invoke(
         ev
     });
     drop(stub);
-    // The stub was the only other owner: the batch comes back whole.
+    // The batch goes back to the block; a range iterator the chaincode
+    // might have kept past its return would see an empty one.
     if let Scope::Block(taken) = &backend.scope {
         *batch = std::mem::take(&mut *taken.lock().unwrap_or_else(PoisonError::into_inner));
     }
     result.map(|payload| (payload, event))
 }
 
-/// Runs a query of `chaincode` (called `name`) against committed state.
-pub fn query(
-    store: &Arc<Store>,
-    name: &str,
-    chaincode: &dyn Chaincode,
-    txid: &str,
-    input: ChaincodeInput,
-) -> Result<Vec<u8>, String> {
+/// Runs `call` as a query against committed state.
+pub fn query(store: &Arc<Store>, call: Call<'_>) -> Result<Vec<u8>, String> {
+    let Call {
+        chaincode,
+        name,
+        txid,
+        tx_timestamp,
+        input,
+    } = call;
     let backend = Arc::new(InProcess {
         store: Arc::clone(store),
         chaincode: name.to_owned(),
         scope: Scope::Committed,
     });
     let (function, args) = function_and_args(&input);
-    let mut stub = Stub::new(txid, input.args, None, backend);
+    let mut stub = Stub::new(txid, input.args, tx_timestamp, backend);
     chaincode.query(&mut stub, &function, &args)
 }
 
@@ -260,6 +282,11 @@ mod tests {
                     Ok(Vec::new())
                 }
                 "count" => count(stub),
+                "when" => Ok(stub
+                    .get_tx_timestamp()
+                    .map_or(-1, |t| t.seconds)
+                    .to_string()
+                    .into_bytes()),
                 _ => stub.invoke_chaincode("other", &[b"f".to_vec()]),
             }
         }
@@ -284,6 +311,16 @@ mod tests {
         }
     }
 
+    fn call<'a>(chaincode: &'a dyn Chaincode, name: &'a str, args: &[&str]) -> Call<'a> {
+        Call {
+            chaincode,
+            name,
+            txid: "tx1",
+            tx_timestamp: None,
+            input: input(args),
+        }
+    }
+
     fn store() -> (tempfile::TempDir, Arc<Store>) {
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(Store::open(dir.path()).expect("store"));
@@ -296,7 +333,7 @@ mod tests {
         args: &[&str],
     ) -> Result<(Vec<u8>, Option<ChaincodeEvent>), String> {
         batch.tx_begin("tx1").expect("begin");
-        let out = invoke(store, batch, "probe", &Probe, "tx1", input(args));
+        let out = invoke(store, batch, call(&Probe, "probe", args));
         batch.tx_finished("tx1", out.is_ok()).expect("finish");
         out
     }
@@ -314,19 +351,28 @@ mod tests {
         assert_eq!(batch.delta().updates("probe").map(|u| u.len()), Some(2500));
         let (counted, _) = invoke_in(&store, &mut batch, &["count"]).expect("count");
         assert_eq!(counted, b"2500", "three pages of the block's own writes");
-        let committed = query(&store, "probe", &Probe, "q", input(&["count"])).expect("query");
+        let committed = query(&store, call(&Probe, "probe", &["count"])).expect("query");
         assert_eq!(committed, b"0", "a query reads committed state only");
+        batch.tx_begin("tx2").expect("begin");
+        let mut when = call(&Probe, "probe", &["when"]);
+        when.txid = "tx2";
+        when.tx_timestamp = Some(Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        });
+        let (seconds, _) = invoke(&store, &mut batch, when).expect("when");
+        assert_eq!(seconds, b"1700000000", "the transaction's timestamp");
     }
 
     #[test]
     fn writes_in_a_query_and_calls_to_other_chaincodes_are_refused() {
         let (_dir, store) = store();
         assert_eq!(
-            query(&store, "probe", &Probe, "q", input(&["put"])).unwrap_err(),
+            query(&store, call(&Probe, "probe", &["put"])).unwrap_err(),
             "Cannot put state in query context"
         );
         assert_eq!(
-            query(&store, "probe", &Probe, "q", input(&["del"])).unwrap_err(),
+            query(&store, call(&Probe, "probe", &["del"])).unwrap_err(),
             "Cannot del state in query context"
         );
         let mut batch = TxBatch::new();
@@ -342,24 +388,17 @@ mod tests {
         let (_dir, store) = store();
         let bench = fabrik_examples::BenchChaincode;
         let mut batch = TxBatch::new();
-        batch.tx_begin("t").expect("begin");
-        invoke(
-            &store,
-            &mut batch,
-            "bench",
-            &bench,
-            "t",
-            input(&["rw", "a", "b", "100"]),
-        )
-        .expect("rw");
-        batch.tx_finished("t", true).expect("finish");
+        batch.tx_begin("tx1").expect("begin");
+        let rw = call(&bench, "bench", &["rw", "a", "b", "100"]);
+        invoke(&store, &mut batch, rw).expect("rw");
+        batch.tx_finished("tx1", true).expect("finish");
         let written = batch
             .delta()
             .get("bench", "b")
             .and_then(|u| u.value.clone());
         assert_eq!(written.map(|v| v.len()), Some(100));
         assert_eq!(
-            query(&store, "bench", &bench, "q", input(&["len", "b"])).expect("len"),
+            query(&store, call(&bench, "bench", &["len", "b"])).expect("len"),
             b"0",
             "not committed yet"
         );
