@@ -66,6 +66,8 @@ struct Inner {
     block_commit_seconds: Histogram,
     blocks_committed: Counter,
     transactions_rejected: Counter,
+    state_cache_hits: Counter,
+    state_cache_misses: Counter,
     chaincode_execute_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     chaincode_failures: Family<Labels, Counter>,
     chaincode_launch_seconds: Histogram,
@@ -119,6 +121,16 @@ impl Metrics {
                 &mut r,
                 "ledger_transactions_rejected",
                 "Transactions left out of blocks because they failed",
+            ),
+            state_cache_hits: reg(
+                &mut r,
+                "ledger_state_cache_hits",
+                "State reads answered by the peer's State read cache",
+            ),
+            state_cache_misses: reg(
+                &mut r,
+                "ledger_state_cache_misses",
+                "State reads the State read cache passed to the store",
             ),
             chaincode_execute_seconds: reg_with(
                 &mut r,
@@ -247,6 +259,19 @@ impl Metrics {
             .observe(latency.as_secs_f64());
         if !ok {
             self.0.chaincode_launch_failures.inc();
+        }
+    }
+
+    /// The State read cache's totals since start (hits, misses).
+    pub fn set_state_cache(&self, hits: u64, misses: u64) {
+        for (counter, total) in [
+            (&self.0.state_cache_hits, hits),
+            (&self.0.state_cache_misses, misses),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
         }
     }
 
@@ -404,6 +429,8 @@ mod tests {
         m.frames_dropped("peer-send-queue-full", 0);
         m.frame_dropped("peer-send-queue-full");
         m.set_queue_depth("consensus", 7);
+        m.set_state_cache(10, 2);
+        m.set_state_cache(12, 2);
         let text = m.encode();
         for needle in [
             "fabrik_ledger_height 3",
@@ -416,6 +443,8 @@ mod tests {
             "fabrik_consensus_view 0",
             "fabrik_network_dropped_frames_total{queue=\"peer-send-queue-full\"} 4",
             "fabrik_queue_depth{queue=\"consensus\"} 7",
+            "fabrik_ledger_state_cache_hits_total 12",
+            "fabrik_ledger_state_cache_misses_total 2",
         ] {
             assert!(text.contains(needle), "{needle} missing in\n{text}");
         }

@@ -3,7 +3,7 @@
 //! process, and agree on every block; a peer that does not enable it
 //! treats `bench` as a chaincode that was never deployed.
 
-use fabrik_tests::network::{self, Node, same_chain, wait_all};
+use fabrik_tests::network::{self, Node, http_get, same_chain, wait_all};
 use fabrik_tests::{Peer, eventually, ok, wait_height};
 use std::time::Duration;
 
@@ -72,6 +72,18 @@ fn four_validators_run_the_bench_system_chaincode_in_process_and_agree() {
             node.log()
         );
     }
+    let metrics = http_get(&nodes[0].files.operations, "/metrics");
+    let total = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in\n{metrics}"))
+    };
+    assert!(
+        total("fabrik_ledger_state_cache_hits_total") > 0,
+        "the next block's reads of the nodes the last one wrote are served from memory"
+    );
+    assert!(total("fabrik_ledger_state_cache_misses_total") > 0);
     let log = nodes[0].log();
     assert!(
         log.contains("system chaincode enabled (runs in process)"),

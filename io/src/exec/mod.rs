@@ -350,6 +350,8 @@ impl Executor {
         })?;
         self.metrics
             .block_committed(committed.info.height, started.elapsed(), rejected.len());
+        let (hits, misses) = self.store.cache_counts();
+        self.metrics.set_state_cache(hits, misses);
         self.announce(&committed.block).await;
         Ok(BlockCommitted {
             number: committed.block_number,

@@ -21,6 +21,7 @@
 use quick_cache::Weighter;
 use quick_cache::unsync::Cache;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Bytes of State entries the point cache holds at most.
@@ -153,6 +154,8 @@ struct Inner {
 /// The State partition's read cache (see the module docs).
 pub struct StateCache {
     inner: Mutex<Inner>,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl Default for StateCache {
@@ -180,7 +183,26 @@ impl StateCache {
                 points,
                 ranges: Ranges::default(),
             }),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
+    }
+
+    /// Lookups answered from memory and lookups passed on, since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count<T>(&self, lookup: Lookup<T>) -> Lookup<T> {
+        let counter = match lookup {
+            Lookup::Hit(_) => &self.hits,
+            Lookup::Miss(_) => &self.misses,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        lookup
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -190,10 +212,10 @@ impl StateCache {
     /// The cached value at `key` (`Hit(None)`: cached as absent).
     pub fn get(&self, key: &[u8]) -> Lookup<Option<Vec<u8>>> {
         let inner = self.lock();
-        match inner.points.get(key) {
+        self.count(match inner.points.get(key) {
             Some(value) => Lookup::Hit(value.clone()),
             None => Lookup::Miss(Epoch(inner.epoch)),
-        }
+        })
     }
 
     /// Remembers what the store held at `key` when read after `epoch`.
@@ -207,10 +229,10 @@ impl StateCache {
     /// The first `limit` entries of the cached range `start..end`.
     pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Lookup<Pairs> {
         let inner = self.lock();
-        match inner.ranges.get(start, end) {
+        self.count(match inner.ranges.get(start, end) {
             Some(pairs) => Lookup::Hit(pairs.iter().take(limit).cloned().collect()),
             None => Lookup::Miss(Epoch(inner.epoch)),
-        }
+        })
     }
 
     /// Remembers the store's range `start..end` (a bounded range), read
@@ -295,6 +317,7 @@ mod tests {
         assert_eq!(hit(cache.get(b"new")), Some(b"3".to_vec()));
         commit(&cache, &[("k", None)]);
         assert_eq!(hit(cache.get(b"k")), None, "a delete is written through");
+        assert_eq!(cache.counts(), (5, 2), "five hits, two misses");
     }
 
     #[test]

@@ -70,6 +70,11 @@ impl Store {
         })
     }
 
+    /// The State read cache's hits and misses since the store was opened.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        self.cache.counts()
+    }
+
     /// Where the store lives.
     pub fn path(&self) -> &Path {
         &self.path
