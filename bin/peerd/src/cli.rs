@@ -324,7 +324,8 @@ pub struct BenchArgs {
     /// (`chaincode.system.bench`). Not for `--workload example02`.
     #[arg(long)]
     pub system_chaincode: bool,
-    /// Where the started network's files go (default: a new temporary directory).
+    /// Where the started network's files go and stay (default: a new
+    /// temporary directory, removed after a run that succeeded).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Where to write the results as JSON.

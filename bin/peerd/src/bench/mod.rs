@@ -62,10 +62,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     } else {
         chaincode_binary(args, &exe)?
     };
+    // A directory bench made itself is removed after a run that succeeded
+    // (its stores grow by hundreds of MB per run); --dir keeps everything.
+    let temporary = (args.target.is_empty() && args.dir.is_none())
+        .then(|| std::env::temp_dir().join(format!("fabrik-bench-{}", std::process::id())));
     let network = if args.target.is_empty() {
-        let dir = args.dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("fabrik-bench-{}", std::process::id()))
-        });
+        let dir = args
+            .dir
+            .clone()
+            .or_else(|| temporary.clone())
+            .unwrap_or_default();
         Some(localnet::start(&NetworkPlan {
             exe: &exe,
             dir: &dir,
@@ -84,6 +90,21 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let outcome = runtime.block_on(bench(args, &endpoints, &chaincode));
     if let Some(network) = &network {
         runtime.block_on(localnet::stop(network));
+    }
+    if let Some(dir) = &temporary {
+        if outcome.is_ok() {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                eprintln!(
+                    "cannot remove the benchmark network's files in {}: {e}",
+                    dir.display()
+                );
+            }
+        } else {
+            eprintln!(
+                "the network's files and peer logs are kept in {}",
+                dir.display()
+            );
+        }
     }
     outcome
 }
