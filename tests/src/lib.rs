@@ -472,6 +472,15 @@ impl Client {
     }
 }
 
+/// What the v0.6 CLI prints for a query of chaincode `name` that was never
+/// deployed (Devops.Query's text, as the peer sends it).
+pub fn v06_never_deployed_error(name: &str) -> String {
+    format!(
+        "Error:Failed to launch chaincode spec(Could not get deployment transaction for {name} \
+         - LedgerError - ResourceNotFound: ledger: resource not found)"
+    )
+}
+
 /// The `ChaincodeDeploymentSpec` bytes v0.6 puts in a dev-mode deploy of
 /// `name` (CLI `deploy -n` or REST): the GOLANG chaincode spec with the
 /// ctor args, and no effective date and no code package.

@@ -173,10 +173,7 @@ fn never_deployed_chaincode_fails_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     // v0.6's Devops.Query text, which the CLI prints as the peer sent it.
     assert!(
-        err.contains(
-            "Error:Failed to launch chaincode spec(Could not get deployment transaction for nope \
-             - LedgerError - ResourceNotFound: ledger: resource not found)"
-        ),
+        err.contains(&fabrik_tests::v06_never_deployed_error("nope")),
         "stderr: {err}"
     );
     // An invoke is accepted (it only learns the txid) and then rejected in the block.

@@ -111,10 +111,7 @@ fn without_the_whitelist_bench_is_a_chaincode_that_was_never_deployed() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(
-            "Error:Failed to launch chaincode spec(Could not get deployment transaction for bench \
-             - LedgerError - ResourceNotFound: ledger: resource not found)"
-        ),
+        err.contains(&fabrik_tests::v06_never_deployed_error("bench")),
         "stderr: {err}"
     );
 }

@@ -192,6 +192,53 @@ pub struct Call<'a> {
     pub input: ChaincodeInput,
 }
 
+/// A call ready to run: the chaincode, the stub it sees (answering from
+/// `backend`), and the function and arguments it gets.
+struct Prepared<'a> {
+    chaincode: &'a dyn Chaincode,
+    backend: Arc<InProcess>,
+    stub: Stub,
+    function: String,
+    args: Vec<String>,
+}
+
+fn prepare<'a>(store: &Arc<Store>, call: Call<'a>, scope: Scope) -> Prepared<'a> {
+    let backend = Arc::new(InProcess {
+        store: Arc::clone(store),
+        chaincode: call.name.to_owned(),
+        scope,
+    });
+    let (function, args) = function_and_args(&call.input);
+    let stub = Stub::new(
+        call.txid,
+        call.input.args,
+        call.tx_timestamp,
+        Arc::clone(&backend) as Arc<dyn Backend>,
+    );
+    Prepared {
+        chaincode: call.chaincode,
+        backend,
+        stub,
+        function,
+        args,
+    }
+}
+
+/// Runs chaincode code; a panic becomes the execution's error (as the
+/// SDK reports a panic in a chaincode process) instead of stopping the
+/// committer's task.
+fn guarded(name: &str, run: impl FnOnce() -> Result<Vec<u8>, String>) -> Result<Vec<u8>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(chaincode = name, "system chaincode panicked: {what}");
+        Err(format!("system chaincode {name} panicked: {what}"))
+    })
+}
+
 /// Runs `call` inside `batch`, whose transaction `call.txid` is open: the
 /// chaincode's result and event, or its error.
 pub fn invoke(
@@ -199,30 +246,21 @@ pub fn invoke(
     batch: &mut TxBatch,
     call: Call<'_>,
 ) -> Result<(Vec<u8>, Option<ChaincodeEvent>), String> {
-    let Call {
+    let scope = Scope::Block(Mutex::new(std::mem::take(batch)));
+    let Prepared {
         chaincode,
-        name,
-        txid,
-        tx_timestamp,
-        input,
-    } = call;
-    let backend = Arc::new(InProcess {
-        store: Arc::clone(store),
-        chaincode: name.to_owned(),
-        scope: Scope::Block(Mutex::new(std::mem::take(batch))),
-    });
-    let (function, args) = function_and_args(&input);
-    let mut stub = Stub::new(
-        txid,
-        input.args,
-        tx_timestamp,
-        Arc::clone(&backend) as Arc<dyn Backend>,
-    );
-    let result = chaincode.invoke(&mut stub, &function, &args);
+        backend,
+        mut stub,
+        function,
+        args,
+    } = prepare(store, call, scope);
+    let name = backend.chaincode.as_str();
+    let result = guarded(name, || chaincode.invoke(&mut stub, &function, &args));
     // As the peer's handler does for a chaincode's COMPLETED.
+    let txid = stub.get_txid().to_owned();
     let event = stub.take_event().map(|mut ev| {
         ev.chaincode_id = name.to_owned();
-        ev.tx_id = txid.to_owned();
+        ev.tx_id = txid;
         ev
     });
     drop(stub);
@@ -236,21 +274,16 @@ pub fn invoke(
 
 /// Runs `call` as a query against committed state.
 pub fn query(store: &Arc<Store>, call: Call<'_>) -> Result<Vec<u8>, String> {
-    let Call {
+    let Prepared {
         chaincode,
-        name,
-        txid,
-        tx_timestamp,
-        input,
-    } = call;
-    let backend = Arc::new(InProcess {
-        store: Arc::clone(store),
-        chaincode: name.to_owned(),
-        scope: Scope::Committed,
-    });
-    let (function, args) = function_and_args(&input);
-    let mut stub = Stub::new(txid, input.args, tx_timestamp, backend);
-    chaincode.query(&mut stub, &function, &args)
+        backend,
+        mut stub,
+        function,
+        args,
+    } = prepare(store, call, Scope::Committed);
+    guarded(&backend.chaincode, || {
+        chaincode.query(&mut stub, &function, &args)
+    })
 }
 
 #[cfg(test)]
@@ -282,6 +315,7 @@ mod tests {
                     Ok(Vec::new())
                 }
                 "count" => count(stub),
+                "panic" => panic!("probe gave up"),
                 "when" => Ok(stub
                     .get_tx_timestamp()
                     .map_or(-1, |t| t.seconds)
@@ -381,6 +415,22 @@ mod tests {
             "system chaincode probe cannot call chaincode other: calls from system chaincodes are not supported"
         );
         assert!(batch.delta().is_empty());
+    }
+
+    #[test]
+    fn a_panic_in_a_system_chaincode_fails_its_transaction_only() {
+        let (_dir, store) = store();
+        let mut batch = TxBatch::new();
+        invoke_in(&store, &mut batch, &["fill", "1"]).expect("fill");
+        assert_eq!(
+            invoke_in(&store, &mut batch, &["panic"]).unwrap_err(),
+            "system chaincode probe panicked: probe gave up"
+        );
+        assert_eq!(
+            batch.delta().updates("probe").map(|u| u.len()),
+            Some(1),
+            "the block keeps what came before"
+        );
     }
 
     #[test]

@@ -105,18 +105,23 @@ impl Ranges {
             return;
         };
         let at = pairs.binary_search_by(|(k, _)| k.as_slice().cmp(key));
-        let before: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
-        match (at, value) {
-            (Ok(i), Some(v)) => pairs[i].1 = v.to_vec(),
-            (Ok(i), None) => {
-                pairs.remove(i);
+        let (added, removed) = match (at, value) {
+            (Ok(i), Some(v)) => {
+                let old = std::mem::replace(&mut pairs[i].1, v.to_vec());
+                (v.len(), old.len())
             }
-            (Err(i), Some(v)) => pairs.insert(i, (key.to_vec(), v.to_vec())),
-            (Err(_), None) => {}
-        }
-        let after: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+            (Ok(i), None) => {
+                let (k, v) = pairs.remove(i);
+                (0, k.len() + v.len())
+            }
+            (Err(i), Some(v)) => {
+                pairs.insert(i, (key.to_vec(), v.to_vec()));
+                (key.len() + v.len(), 0)
+            }
+            (Err(_), None) => (0, 0),
+        };
         let too_long = pairs.len() > RANGE_ENTRIES;
-        self.bytes = (self.bytes + after).saturating_sub(before);
+        self.bytes = (self.bytes + added).saturating_sub(removed);
         if too_long {
             self.remove(&start);
         }
@@ -385,6 +390,20 @@ mod tests {
         cache.fill_range(e, b"f", b"g", usize::MAX, &pairs(&["f"]));
         hit(cache.range(b"f", b"g", usize::MAX));
         hit(cache.range(b"c", b"f", usize::MAX));
+    }
+
+    #[test]
+    fn written_through_ranges_keep_their_byte_count() {
+        let mut ranges = Ranges::default();
+        ranges.insert(b"a", b"m", pairs(&["b", "d"]));
+        ranges.write_through(b"c", Some(b"long value"));
+        ranges.write_through(b"b", Some(b"other"));
+        ranges.write_through(b"d", None);
+        ranges.write_through(b"z", Some(b"outside"));
+        let (end, held) = ranges.by_start.get(b"a".as_slice()).expect("cached");
+        assert_eq!(ranges.bytes, weight(b"a", end, held));
+        ranges.remove(b"a");
+        assert_eq!(ranges.bytes, 0);
     }
 
     #[test]
