@@ -11,15 +11,18 @@
 //! user: GetState("a")        ◀─GET_STATE──  shim
 //! peer: ReadState ─▶ TxBatch::get ─RESPONSE─▶ shim: StubReply(State)
 //! user: PutState("a", v+1)   ◀─PUT_STATE──  shim
-//! peer: WriteState ─▶ TxBatch::set ─RESPONSE─▶ shim: StubReply(Done)
+//! peer: WriteState ─▶ TxBatch::set            (no RESPONSE: unacked)
 //! user: Returned(Ok)         ◀─COMPLETED──  shim
 //! peer: Finished(Completed)  ─▶ TxBatch::tx_finished
 //! ```
 //!
+//! Both machines use their defaults, so writes are unacked (five
+//! messages); over v0.6's protocol a RESPONSE answers the PUT_STATE too.
+//!
 //! The io side's ledger work is real (`TxBatch` over a `MemKv` holding the
 //! key; a fresh batch every 500 transactions, as a block would). Two
 //! variants: `values` moves `ChaincodeMessage`s between the machines as
-//! values; `protobuf` also encodes and decodes each of the six messages, as
+//! values; `protobuf` also encodes and decodes each of the messages, as
 //! the gRPC stream would (framing and HTTP/2 aside).
 //!
 //! Why: performance.md names chaincode round trips the first bottleneck.
@@ -210,7 +213,8 @@ impl Pair {
                         .batch
                         .set(&self.store, NAME, &key, value)
                         .map_err(|e| e.to_string());
-                    Some(chaincode::Input::WriteDone { txid, result })
+                    let unacked = self.peer.features().unacked_writes;
+                    (!unacked).then_some(chaincode::Input::WriteDone { txid, result })
                 }
                 chaincode::Output::Finished { txid: done, result } => {
                     assert_eq!(done, txid);

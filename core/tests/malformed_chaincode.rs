@@ -384,7 +384,11 @@ enum Sx {
 impl Sx {
     fn build(self) -> shim::Handler {
         let max = if matches!(self, Sx::Full) { 1 } else { 1024 };
-        let mut h = shim::Handler::with_config("cc", shim::Config { max_in_flight: max });
+        let config = shim::Config {
+            max_in_flight: max,
+            ..shim::Config::default()
+        };
+        let mut h = shim::Handler::with_config("cc", config);
         let feed = |h: &mut shim::Handler, msg| {
             h.handle(T0, shim::Input::FromPeer(msg))
                 .expect("fixture step")
@@ -426,6 +430,7 @@ fn shim_label(r: &shim::Reject) -> &'static str {
         R::DuplicateTxid { .. } => "duplicate_txid",
         R::TooManyInFlight => "too_many_in_flight",
         R::CallPending { .. } => "call_pending",
+        R::CannotPost { .. } => "cannot_post",
         R::Stopped => "stopped",
     }
 }

@@ -10,9 +10,11 @@
 //! `get_state` and `put_state` each travel to the peer and back; the
 //! bench answers the handler's `ReadState`/`WriteState` from a map (the
 //! ledger's cost is in `core/benches/chaincode_roundtrip.rs`) and the
-//! iteration ends at `Finished(Completed)`. That is three loopback round
-//! trips (TRANSACTION→GET_STATE, RESPONSE→PUT_STATE, RESPONSE→COMPLETED)
-//! plus the task hops on both sides.
+//! iteration ends at `Finished(Completed)`. With writes answered (v0.6's
+//! protocol, `acked_writes`) that is three loopback round trips
+//! (TRANSACTION→GET_STATE, RESPONSE→PUT_STATE, RESPONSE→COMPLETED) plus
+//! the task hops on both sides; with unacked writes (fabrik's default,
+//! `unacked_writes`) two, PUT_STATE and COMPLETED travelling together.
 //!
 //! Why: performance.md names chaincode round trips the first bottleneck
 //! (estimated 100–300 µs per transaction per replica); this measures it.
@@ -30,7 +32,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fabrik_core::chaincode::{Config as HandlerConfig, ExecKind, ExecResult, Input, Output};
+use fabrik_core::chaincode::{
+    Config as HandlerConfig, ExecKind, ExecResult, Features, Input, Output,
+};
 use fabrik_io::chaincode::registry::Registry;
 use fabrik_io::chaincode::service::ChaincodeSupportService;
 use fabrik_io::chaincode::stream::{ExecEvent, StreamHandle};
@@ -41,7 +45,8 @@ use fabrik_shim::{Chaincode, Options, Stub};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
 
-const NAME: &str = "bench_cc";
+/// Each case registers under its own name on its own service.
+const NAMES: [&str; 2] = ["bench_cc_unacked", "bench_cc_acked"];
 
 /// Reads `a` and writes it back incremented.
 struct Counter;
@@ -66,16 +71,19 @@ impl Chaincode for Counter {
     }
 }
 
-/// Starts the service on an ephemeral loopback port and the chaincode
-/// dialling it; returns the registered stream.
-async fn start() -> StreamHandle {
+/// Starts the service (granting `features`) on an ephemeral loopback port
+/// and the chaincode `name` dialling it; returns the registered stream.
+async fn start(name: &'static str, features: Features) -> StreamHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     let registry = Registry::new();
-    let service =
-        ChaincodeSupportService::new(registry.clone(), HandlerConfig::default(), Clock::new());
+    let config = HandlerConfig {
+        features,
+        ..HandlerConfig::default()
+    };
+    let service = ChaincodeSupportService::new(registry.clone(), config, Clock::new());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(ChaincodeSupportServer::new(service))
@@ -83,7 +91,7 @@ async fn start() -> StreamHandle {
     );
     let options = Options {
         peer_address: addr.to_string(),
-        name: NAME.to_owned(),
+        name: name.to_owned(),
     };
     tokio::spawn(async move {
         if let Err(e) = fabrik_shim::serve(options, Counter).await {
@@ -91,7 +99,7 @@ async fn start() -> StreamHandle {
         }
     });
     registry
-        .wait_for(NAME, Duration::from_secs(10))
+        .wait_for(name, Duration::from_secs(10))
         .await
         .expect("chaincode registered")
 }
@@ -119,6 +127,9 @@ async fn run(
             },
             Output::WriteState { txid, key, value } => {
                 state.insert(key, value);
+                if stream.writes_unacked() {
+                    continue;
+                }
                 Input::WriteDone {
                     txid,
                     result: Ok(()),
@@ -138,14 +149,41 @@ fn benches(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let stream = rt.block_on(start());
+    let mut group = c.benchmark_group("chaincode_socket_get_put");
+    group.throughput(Throughput::Elements(1));
+    let answered = Features {
+        concurrent_transactions: true,
+        unacked_writes: false,
+    };
+    for (name, features, case) in [
+        (NAMES[0], Features::ALL, "unacked_writes"),
+        (NAMES[1], answered, "acked_writes"),
+    ] {
+        let stream = rt.block_on(start(name, features));
+        assert_eq!(stream.writes_unacked(), features.unacked_writes);
+        let mut state = ready(&rt, &stream);
+        let mut next = 0u64;
+        group.bench_function(case, |b| {
+            b.iter(|| {
+                next += 1;
+                let txid = format!("tx-{next:012}");
+                let result = rt.block_on(run(&stream, &mut state, &txid, ExecKind::Transaction));
+                assert!(matches!(result, ExecResult::Completed { .. }), "{result:?}");
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Sends READY on `stream`; returns the state the transactions start from.
+fn ready(rt: &tokio::runtime::Runtime, stream: &StreamHandle) -> HashMap<String, Vec<u8>> {
     let mut state = HashMap::from([("a".to_owned(), b"100".to_vec())]);
     // The registry lists the stream a moment before the handler has taken
     // its RegisterAccepted; READY is refused until then, so retry briefly.
     let mut ready = ExecResult::Failed(String::new());
     for attempt in 0..100 {
         ready = rt.block_on(run(
-            &stream,
+            stream,
             &mut state,
             &format!("ready-{attempt}"),
             ExecKind::Ready,
@@ -157,19 +195,7 @@ fn benches(c: &mut Criterion) {
     }
     assert!(matches!(ready, ExecResult::Completed { .. }), "{ready:?}");
     stream.set_ready();
-
-    let mut group = c.benchmark_group("chaincode_socket_get_put");
-    group.throughput(Throughput::Elements(1));
-    let mut next = 0u64;
-    group.bench_function("loopback_grpc", |b| {
-        b.iter(|| {
-            next += 1;
-            let txid = format!("tx-{next:012}");
-            let result = rt.block_on(run(&stream, &mut state, &txid, ExecKind::Transaction));
-            assert!(matches!(result, ExecResult::Completed { .. }), "{result:?}");
-        });
-    });
-    group.finish();
+    state
 }
 
 criterion_group! {

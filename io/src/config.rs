@@ -228,6 +228,10 @@ pub struct ChaincodeConfig {
     pub keepalive: u64,
     /// `chaincode.system.*`: the system chaincodes to run in process.
     pub system: SystemChaincodeConfig,
+    /// `chaincode.unackedWrites`: grant a fabrik shim that asks for it
+    /// writes without a RESPONSE (one round trip less per PUT_STATE /
+    /// DEL_STATE). `false` answers every write, as v0.6 does.
+    pub unacked_writes: bool,
 }
 
 /// `chaincode.system.*`: which built-in system chaincodes run (v0.6 read a
@@ -249,6 +253,7 @@ impl Default for ChaincodeConfig {
             execute_timeout: 30_000,
             keepalive: 0,
             system: SystemChaincodeConfig::default(),
+            unacked_writes: true,
         }
     }
 }

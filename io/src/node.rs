@@ -14,7 +14,7 @@ use crate::exec::{ExecSettings, Executor};
 use crate::grpc::{admin::AdminService, devops::DevopsService, openchain::OpenchainService};
 use crate::shutdown::Latch;
 use crate::store::Store;
-use fabrik_core::chaincode::Config as HandlerConfig;
+use fabrik_core::chaincode::{Config as HandlerConfig, Features};
 use fabrik_core::ledger::buckettree::BucketTreeConfig;
 use fabrik_proto::protos::{
     admin_server::AdminServer, chaincode_support_server::ChaincodeSupportServer,
@@ -200,6 +200,10 @@ pub async fn run(
     let handler = HandlerConfig {
         keepalive: (config.chaincode.keepalive > 0)
             .then(|| Duration::from_secs(config.chaincode.keepalive)),
+        features: Features {
+            concurrent_transactions: true,
+            unacked_writes: config.chaincode.unacked_writes,
+        },
         ..Default::default()
     };
     // `stop` carries Admin.StopServer's request (a stored permit, so it is

@@ -49,6 +49,26 @@ impl Handler {
         ty: Type,
         needs_tx: bool,
     ) -> Result<(), Reject> {
+        let txid = msg.txid.as_str();
+        let busy = matches!(self.txs.get(txid),
+            Some(ctx) if ctx.phase == Phase::Running && ctx.pending.is_some());
+        if busy {
+            tracing::warn!(chaincode = %self.name, %txid, "Another state request pending for this Txid. Cannot process.");
+            return Err(Reject::RequestPending {
+                txid: txid.to_owned(),
+            });
+        }
+        self.check_context(msg, ty, needs_tx)
+    }
+
+    /// [`Handler::check_request`] without the busy check: the txid must be
+    /// running and, when `needs_tx`, a transaction.
+    pub(crate) fn check_context(
+        &mut self,
+        msg: &ChaincodeMessage,
+        ty: Type,
+        needs_tx: bool,
+    ) -> Result<(), Reject> {
         let name = ty.as_str_name();
         let txid = msg.txid.as_str();
         let ctx = match self.txs.get(txid) {
@@ -61,12 +81,6 @@ impl Handler {
                 return Err(self.reply_error(txid, &text, reject));
             }
         };
-        if ctx.pending.is_some() {
-            tracing::warn!(chaincode = %self.name, %txid, "Another state request pending for this Txid. Cannot process.");
-            return Err(Reject::RequestPending {
-                txid: txid.to_owned(),
-            });
-        }
         if needs_tx && !ctx.kind.is_transaction() {
             let text = format!("Cannot handle {name} in query context");
             return Err(self.reply_error(txid, &text, Reject::NotInTransaction { msg_type: name }));

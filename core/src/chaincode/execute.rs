@@ -57,9 +57,12 @@ impl Handler {
         };
         self.name = name.clone();
         self.state = StreamState::Registering;
-        self.concurrent = msg.txid == super::CONCURRENT_TRANSACTIONS;
-        let concurrent = self.concurrent;
-        self.out.push_back(Output::Registered { name, concurrent });
+        self.features = self
+            .config
+            .features
+            .grant(super::Features::parse(&msg.txid));
+        let features = self.features;
+        self.out.push_back(Output::Registered { name, features });
         Ok(())
     }
 
@@ -73,12 +76,8 @@ impl Handler {
         }
         tracing::info!(chaincode = %self.name, "chaincode registered");
         self.state = StreamState::Established;
-        let marker = if self.concurrent {
-            super::CONCURRENT_TRANSACTIONS
-        } else {
-            ""
-        };
-        self.send_simple(Type::Registered, marker, Vec::new());
+        let marker = self.features.marker();
+        self.send_simple(Type::Registered, &marker, Vec::new());
         Ok(())
     }
 
@@ -192,7 +191,7 @@ impl Handler {
                 self.send(msg);
                 Phase::Running
             }
-            CtxKind::Transaction if self.concurrent => {
+            CtxKind::Transaction if self.features.concurrent_transactions => {
                 self.send(msg);
                 Phase::Running
             }

@@ -45,8 +45,9 @@ pub struct Handler {
     pub(crate) slot: Option<String>,
     /// Transactions waiting for the slot, oldest first.
     pub(crate) queue: VecDeque<String>,
-    /// The shim runs transactions concurrently: they bypass the slot.
-    pub(crate) concurrent: bool,
+    /// The extensions granted at REGISTER (concurrent transactions bypass
+    /// the slot; unacked writes get no RESPONSE).
+    pub(crate) features: super::Features,
     pub(crate) iterators: BTreeMap<String, RangeIter>,
     pub(crate) iter_counter: u64,
     pub(crate) timers: TimerTable<Timer>,
@@ -64,7 +65,7 @@ impl Handler {
             txs: BTreeMap::new(),
             slot: None,
             queue: VecDeque::new(),
-            concurrent: false,
+            features: super::Features::default(),
             iterators: BTreeMap::new(),
             iter_counter: 0,
             timers: TimerTable::new(),
@@ -89,6 +90,11 @@ impl Handler {
             StreamState::Ready => "ready",
             StreamState::Closed => "end",
         }
+    }
+
+    /// The fabrik extensions granted at REGISTER.
+    pub fn features(&self) -> super::Features {
+        self.features
     }
 
     /// Executions in flight (queued or running).

@@ -43,14 +43,18 @@
 //! second TRANSACTION; further transactions wait in a bounded FIFO queue.
 //! Queries bypass the slot, as they bypass the v0.6 FSM.
 //!
-//! # Concurrent transactions (a fabrik extension)
+//! # Concurrent transactions and unacknowledged writes (fabrik extensions)
 //!
 //! A shim that can run several transactions at once (fabrik's SDK) says so
-//! by putting [`CONCURRENT_TRANSACTIONS`] in the `txid` field of its
-//! REGISTER, a field v0.6 leaves empty and ignores; the handler answers with
-//! the same marker in REGISTERED's `txid` and then sends TRANSACTIONs without
-//! waiting for the slot, so the executor can run a block's transactions
-//! side by side. A v0.6 shim never sends the marker and keeps the slot.
+//! in the `txid` field of its REGISTER, a field v0.6 leaves empty and
+//! ignores ([`Features`]); the handler answers with what it grants in
+//! REGISTERED's `txid` and then sends TRANSACTIONs without waiting for the
+//! slot, so the executor can run a block's transactions side by side. With
+//! [`Features::unacked_writes`] granted, PUT_STATE and DEL_STATE of a
+//! transaction get no RESPONSE and do not count as the txid's outstanding
+//! request: a kv transaction then costs two round trips to the chaincode
+//! instead of three. A v0.6 shim never sends a marker: it keeps the slot
+//! and every write is answered.
 //!
 //! # Guarantees
 //!
@@ -71,6 +75,7 @@
 
 mod dispatch;
 mod execute;
+mod features;
 mod handler;
 mod invoke;
 mod range;
@@ -81,9 +86,11 @@ mod types;
 
 pub use execute::exec_message;
 
-/// The REGISTER / REGISTERED `txid` by which a shim and a peer agree that
-/// TRANSACTIONs may overlap on one stream (see the module docs).
+/// The first REGISTER / REGISTERED `txid` fabrik used, by which a shim
+/// and a peer agree that TRANSACTIONs may overlap on one stream; now one
+/// case of a [`Features`] marker.
 pub const CONCURRENT_TRANSACTIONS: &str = "fabrik:concurrent-transactions";
+pub use features::Features;
 pub use handler::Handler;
 pub use types::{
     Config, ExecKind, ExecResult, Input, KeyValues, Output, RANGE_PAGE_SIZE, Reject, TIMEOUT_TEXT,

@@ -3,7 +3,9 @@
 //! [`Input::WriteDone`](super::Input::WriteDone)).
 //!
 //! v0.6 `handleGetState`, `enterBusyState` (PUT/DEL) and the RESPONSE/ERROR
-//! it injects after the ledger call.
+//! it injects after the ledger call; with
+//! [`Features::unacked_writes`](super::Features) a write is handed to io
+//! without a busy phase and without an answer.
 
 use super::handler::Handler;
 use super::txctx::Pending;
@@ -27,12 +29,12 @@ impl Handler {
 
     /// PUT_STATE{PutStateInfo}: ask io to write (transactions only).
     pub(crate) fn on_put_state(&mut self, msg: &ChaincodeMessage) -> Result<(), Reject> {
-        self.check_request(msg, Type::PutState, true)?;
+        self.check_write(msg, Type::PutState)?;
         let info = match PutStateInfo::decode(msg.payload.as_slice()) {
             Ok(info) => info,
             Err(e) => return Err(self.malformed(msg, Type::PutState, e)),
         };
-        self.set_pending(&msg.txid, Pending::Write);
+        self.mark_write_pending(&msg.txid);
         let (txid, key, value) = (msg.txid.clone(), info.key, info.value);
         self.out.push_back(Output::WriteState { txid, key, value });
         Ok(())
@@ -40,14 +42,32 @@ impl Handler {
 
     /// DEL_STATE{key}: ask io to delete (transactions only).
     pub(crate) fn on_del_state(&mut self, msg: &ChaincodeMessage) -> Result<(), Reject> {
-        self.check_request(msg, Type::DelState, true)?;
+        self.check_write(msg, Type::DelState)?;
         let key = self.key_of(msg, Type::DelState)?;
-        self.set_pending(&msg.txid, Pending::Write);
+        self.mark_write_pending(&msg.txid);
         self.out.push_back(Output::DeleteState {
             txid: msg.txid.clone(),
             key,
         });
         Ok(())
+    }
+
+    /// The checks before a write. An unacked write is not a request the
+    /// shim waits on, so it neither needs nor takes the txid's busy phase: a
+    /// shim may send one while its GET_STATE is still unanswered.
+    fn check_write(&mut self, msg: &ChaincodeMessage, ty: Type) -> Result<(), Reject> {
+        if self.features.unacked_writes {
+            self.check_context(msg, ty, true)
+        } else {
+            self.check_request(msg, ty, true)
+        }
+    }
+
+    /// Enters the busy phase of a write, unless writes are unacked.
+    fn mark_write_pending(&mut self, txid: &str) {
+        if !self.features.unacked_writes {
+            self.set_pending(txid, Pending::Write);
+        }
     }
 
     /// The key carried as raw bytes in GET_STATE / DEL_STATE.

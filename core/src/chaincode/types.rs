@@ -130,9 +130,9 @@ pub enum Output {
     Registered {
         /// The chaincode name from the REGISTER payload.
         name: String,
-        /// Whether the shim asked for concurrent transactions
-        /// ([`super::CONCURRENT_TRANSACTIONS`]).
-        concurrent: bool,
+        /// The fabrik extensions granted to this stream (what the shim
+        /// asked for and [`Config::features`] allows).
+        features: super::Features,
     },
     /// Read `key` of this chaincode (io scopes it by chaincode name): from
     /// the tx context for Init/Transaction, committed state for a Query.
@@ -143,7 +143,9 @@ pub enum Output {
         /// The chaincode-local key.
         key: String,
     },
-    /// Write `key` in the tx context. Answer with [`Input::WriteDone`].
+    /// Write `key` in the tx context. Answer with [`Input::WriteDone`],
+    /// unless the stream has [`Features::unacked_writes`](super::Features):
+    /// then there is no answer and a refused write fails the transaction.
     WriteState {
         /// The requesting txid.
         txid: String,
@@ -152,7 +154,7 @@ pub enum Output {
         /// The new value.
         value: Vec<u8>,
     },
-    /// Delete `key` in the tx context. Answer with [`Input::WriteDone`].
+    /// Delete `key` in the tx context. Answer as [`Output::WriteState`].
     DeleteState {
         /// The requesting txid.
         txid: String,
@@ -211,6 +213,8 @@ pub struct Config {
     pub max_iterators: usize,
     /// Key/values per range-query page.
     pub range_page_size: usize,
+    /// The fabrik extensions this peer grants a shim that asks for them.
+    pub features: super::Features,
 }
 
 impl Default for Config {
@@ -220,6 +224,7 @@ impl Default for Config {
             max_in_flight: 1024,
             max_iterators: 256,
             range_page_size: RANGE_PAGE_SIZE,
+            features: super::Features::ALL,
         }
     }
 }

@@ -56,11 +56,21 @@ fn cc_payload(r: &mut Reader<'_>) -> Vec<u8> {
     }
 }
 
+/// Txids of stream messages, including the REGISTER / REGISTERED marker of
+/// every fabrik extension.
+const CC_TXIDS: [&str; 5] = [
+    "tx0",
+    "tx1",
+    "tx2",
+    "tx3",
+    "fabrik:concurrent-transactions+unacked-writes",
+];
+
 fn cc_message(r: &mut Reader<'_>) -> ChaincodeMessage {
     ChaincodeMessage {
         r#type: i32::from(r.u8() % 22),
         timestamp: None,
-        txid: r.pick(&TXIDS).to_owned(),
+        txid: r.pick(&CC_TXIDS).to_owned(),
         payload: cc_payload(r),
         security_context: None,
         chaincode_event: None,
@@ -131,6 +141,7 @@ pub fn chaincode_handler(data: &[u8]) {
         max_in_flight: 3,
         max_iterators: 2,
         range_page_size: 2,
+        features: chaincode::Features::ALL,
     };
     let (max_in_flight, max_iterators) = (config.max_in_flight, config.max_iterators);
     let mut h = chaincode::Handler::new(config);
@@ -211,7 +222,11 @@ fn stub_call(r: &mut Reader<'_>) -> shim::StubCall {
 /// `StubCall` per txid, and once stopped every call was answered.
 pub fn shim_handler(data: &[u8]) {
     let mut r = Reader::new(data);
-    let mut h = shim::Handler::with_config("mycc", shim::Config { max_in_flight: 3 });
+    let config = shim::Config {
+        max_in_flight: 3,
+        features: chaincode::Features::ALL,
+    };
+    let mut h = shim::Handler::with_config("mycc", config);
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
     let mut replies: BTreeMap<String, u64> = BTreeMap::new();
     let now = Instant::ZERO;
@@ -232,8 +247,13 @@ pub fn shim_handler(data: &[u8]) {
             break;
         }
         let txid = r.pick(&TXIDS).to_owned();
-        let input = match r.u8() % 4 {
+        let input = match r.u8() % 5 {
             0 | 1 => shim::Input::FromPeer(cc_message(&mut r)),
+            // Never answered, so not counted as a call.
+            4 => shim::Input::StubPost {
+                txid,
+                call: stub_call(&mut r),
+            },
             // The SDK contract: user code blocked in a stub call cannot
             // return, so no Returned while a call of that txid is
             // unanswered. (Fed anyway, the shim drops the pending call

@@ -3,7 +3,9 @@
 //! RESPONSE or ERROR for the txid becomes the [`Output::StubReply`].
 //!
 //! v0.6 `handleGetState` … `handleQueryChaincode`, including the shim-side
-//! query-context guards ("Cannot put state in query context", …).
+//! query-context guards ("Cannot put state in query context", …). With
+//! unacked writes granted, a write of a transaction is sent and answered
+//! `Done` at once (or posted, unanswered): the peer sends no RESPONSE.
 
 use super::handler::{CallKind, Handler};
 use super::types::{Output, RangePage, Reject, RunKind, StubCall, StubValue};
@@ -129,8 +131,37 @@ impl Handler {
             self.reply(txid, Err(text.to_owned()));
             return Ok(());
         }
+        let unacked = self.features.unacked_writes && call.can_post();
         let (ty, payload, kind) = request(call);
+        if unacked {
+            self.send_simple(ty, &txid, payload);
+            self.reply(txid, Ok(StubValue::Done));
+            return Ok(());
+        }
         ctx.pending = Some(kind);
+        self.send_simple(ty, &txid, payload);
+        Ok(())
+    }
+
+    /// A write user code does not wait on. If it cannot go unanswered
+    /// (the peer answers writes, a query, a write the ledger would refuse)
+    /// it is not sent and the execution ends with ERROR: user code already
+    /// went on as if it had succeeded.
+    pub(crate) fn on_stub_post(&mut self, txid: String, call: StubCall) -> Result<(), Reject> {
+        let unacked = self.features.unacked_writes;
+        let Some(ctx) = self.ctxs.get_mut(&txid) else {
+            tracing::warn!(%txid, "posted write for a txid that is not running; dropped");
+            return Err(Reject::UnknownTxid { txid });
+        };
+        if !unacked || ctx.kind == RunKind::Query || !call.can_post() {
+            let text = format!(
+                "[{txid}]write sent without waiting for its answer, but the peer must answer it"
+            );
+            tracing::warn!(chaincode = %self.name, %txid, "{text}");
+            ctx.failed.get_or_insert(text);
+            return Err(Reject::CannotPost { txid });
+        }
+        let (ty, payload, _) = request(call);
         self.send_simple(ty, &txid, payload);
         Ok(())
     }

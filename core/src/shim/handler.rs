@@ -2,7 +2,7 @@
 //! routing (`match (state, type)`) and stopping.
 
 use super::types::{Config, Input, Output, Reject, RunKind};
-use crate::chaincode::CONCURRENT_TRANSACTIONS;
+use crate::chaincode::Features;
 use crate::machine::Machine;
 use crate::time::Instant;
 use fabrik_proto::protos::chaincode_message::Type;
@@ -36,6 +36,9 @@ pub(crate) enum CallKind {
 pub(crate) struct Ctx {
     pub(crate) kind: RunKind,
     pub(crate) pending: Option<CallKind>,
+    /// Why the execution must end with ERROR whatever user code returns (a
+    /// posted write that could not be sent).
+    pub(crate) failed: Option<String>,
 }
 
 /// The chaincode side of the stream. See the module docs.
@@ -46,9 +49,9 @@ pub struct Handler {
     pub(crate) name: String,
     pub(crate) ctxs: BTreeMap<String, Ctx>,
     pub(crate) out: VecDeque<Output>,
-    /// The peer agreed to overlapping transactions (it echoed
-    /// [`CONCURRENT_TRANSACTIONS`] in REGISTERED).
-    pub(crate) concurrent: bool,
+    /// What the peer granted in REGISTERED (overlapping transactions,
+    /// unacked writes); nothing before it.
+    pub(crate) features: Features,
 }
 
 impl Handler {
@@ -66,16 +69,25 @@ impl Handler {
             name: name.to_owned(),
             ctxs: BTreeMap::new(),
             out: VecDeque::new(),
-            concurrent: false,
+            features: Features::default(),
         };
         let id = ChaincodeId {
             path: String::new(),
             name: name.to_owned(),
         };
         // The marker sits in a field v0.6 peers ignore; see
-        // `fabrik_core::chaincode` on concurrent transactions.
-        h.send_simple(Type::Register, CONCURRENT_TRANSACTIONS, id.encode_to_vec());
+        // `fabrik_core::chaincode::Features`.
+        let marker = h.config.features.marker();
+        h.send_simple(Type::Register, &marker, id.encode_to_vec());
         h
+    }
+
+    /// Whether the peer granted unacked writes: a [`StubCall::can_post`]
+    /// write of a transaction may then go as [`Input::StubPost`].
+    ///
+    /// [`StubCall::can_post`]: super::StubCall::can_post
+    pub fn writes_unacked(&self) -> bool {
+        self.features.unacked_writes
     }
 
     /// The state under its v0.6 name (`stopped` after a fatal error).
@@ -167,7 +179,9 @@ impl Handler {
             }
             (State::Created, Type::Registered) => {
                 self.state = State::Established;
-                self.concurrent = msg.txid == CONCURRENT_TRANSACTIONS;
+                // Only what was asked for: a peer cannot switch on an
+                // extension this shim did not offer.
+                self.features = self.config.features.grant(Features::parse(&msg.txid));
                 Ok(())
             }
             (State::Established, Type::Init) => self.on_init(msg),
@@ -176,7 +190,9 @@ impl Handler {
                 Ok(())
             }
             (State::Ready, Type::Transaction) => self.on_transaction(msg),
-            (State::Transaction, Type::Transaction) if self.concurrent => self.on_transaction(msg),
+            (State::Transaction, Type::Transaction) if self.features.concurrent_transactions => {
+                self.on_transaction(msg)
+            }
             (State::Ready | State::Transaction, Type::Query) => self.on_query(msg),
             (State::Init | State::Ready | State::Transaction, Type::Response | Type::Error) => {
                 self.on_reply(msg, ty)
@@ -207,6 +223,7 @@ impl Machine for Handler {
                 event,
             } => self.on_returned(&txid, result, event),
             Input::StubCall { txid, call } => self.on_stub_call(txid, call),
+            Input::StubPost { txid, call } => self.on_stub_post(txid, call),
         };
         if let Err(reject) = &result {
             tracing::debug!(chaincode = %self.name, %reject, "chaincode shim rejected input");

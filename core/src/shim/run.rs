@@ -85,6 +85,7 @@ impl Handler {
             Ctx {
                 kind,
                 pending: None,
+                failed: None,
             },
         );
         let tx_timestamp = msg.security_context.as_ref().and_then(|sc| sc.tx_timestamp);
@@ -118,6 +119,10 @@ impl Handler {
                 result: Err(format!("transaction {txid} already returned")),
             });
         }
+        let result = match ctx.failed {
+            Some(text) => Err(text),
+            None => result,
+        };
         let (ty, payload) = match (ctx.kind, result) {
             (RunKind::Query, Ok(p)) => (Type::QueryCompleted, p),
             (RunKind::Query, Err(e)) => (Type::QueryError, e.into_bytes()),

@@ -12,6 +12,8 @@ use fabrik_proto::protos::{
 };
 use prost::Message;
 
+mod unacked;
+
 const T: Instant = Instant::ZERO;
 
 fn drain(h: &mut Handler) -> Vec<Output> {
@@ -138,7 +140,7 @@ fn new_sends_register_with_the_chaincode_id() {
         drain(&mut h),
         vec![send(
             Type::Register,
-            crate::chaincode::CONCURRENT_TRANSACTIONS,
+            "fabrik:concurrent-transactions+unacked-writes",
             &id.encode_to_vec()
         )]
     );
@@ -385,7 +387,11 @@ fn a_transaction_with_the_txid_of_a_running_query_is_refused() {
 
 #[test]
 fn queries_beyond_the_bound_get_query_error() {
-    let mut h = Handler::with_config("cc", Config { max_in_flight: 1 });
+    let config = Config {
+        max_in_flight: 1,
+        ..Config::default()
+    };
+    let mut h = Handler::with_config("cc", config);
     assert_eq!(feed(&mut h, msg(Type::Registered, "", b"")), Ok(()));
     assert_eq!(feed(&mut h, msg(Type::Ready, "", b"")), Ok(()));
     assert_eq!(feed(&mut h, exec(Type::Query, "q1", &["q"])), Ok(()));

@@ -3,6 +3,7 @@
 //! code makes ([`StubCall`] → [`StubValue`]) and why input is refused
 //! ([`Reject`]).
 
+use crate::chaincode::Features;
 use fabrik_proto::Timestamp;
 use fabrik_proto::protos::{ChaincodeEvent, ChaincodeMessage};
 
@@ -59,6 +60,20 @@ pub enum StubCall {
     },
 }
 
+impl StubCall {
+    /// Whether this call may be sent without waiting for its answer when
+    /// the peer granted [`Features::unacked_writes`]: a DEL_STATE, or a
+    /// PUT_STATE the ledger can take (v0.6 refuses an empty key or value,
+    /// and the chaincode must see that error from the call itself).
+    pub fn can_post(&self) -> bool {
+        match self {
+            StubCall::PutState(key, value) => !key.is_empty() && !value.is_empty(),
+            StubCall::DelState(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// One page of a range query as the peer returned it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RangePage {
@@ -106,6 +121,16 @@ pub enum Input {
         /// The call.
         call: StubCall,
     },
+    /// User code made a write it does not wait on (the SDK saw
+    /// [`Handler::writes_unacked`](super::Handler::writes_unacked) and
+    /// [`StubCall::can_post`]). Never answered; if the write cannot go
+    /// unacknowledged after all, the execution ends with ERROR.
+    StubPost {
+        /// The txid of the running transaction.
+        txid: String,
+        /// The write.
+        call: StubCall,
+    },
 }
 
 /// Effects the SDK must carry out, in order.
@@ -139,17 +164,21 @@ pub enum Output {
     },
 }
 
-/// Limits of the shim handler.
+/// Limits of the shim handler, and the extensions it asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Executions at once (at most one Init/Invoke, plus queries).
     pub max_in_flight: usize,
+    /// The fabrik extensions asked for at REGISTER (the peer may grant
+    /// fewer).
+    pub features: Features,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             max_in_flight: 1024,
+            features: Features::ALL,
         }
     }
 }
@@ -186,6 +215,14 @@ pub enum Reject {
     /// [`Config::max_in_flight`] reached.
     #[error("too many executions in flight")]
     TooManyInFlight,
+    /// A [`Input::StubPost`] the stream cannot take unanswered (the peer
+    /// did not grant unacked writes, a query, or not a postable write); the
+    /// execution will end with ERROR.
+    #[error("{txid} sent a write without waiting that needs an answer")]
+    CannotPost {
+        /// The txid.
+        txid: String,
+    },
     /// The execution has a stub call outstanding already.
     #[error("a stub call is already outstanding for {txid}")]
     CallPending {

@@ -4,8 +4,10 @@
 //!
 //! User code is synchronous: each execution runs on a tokio blocking
 //! thread with a [`Stub`] whose calls travel to this loop over a channel
-//! and block on a oneshot for the answer. A panic in user code is caught
-//! and reported as the execution's error.
+//! and block on a oneshot for the answer; when the peer granted unacked
+//! writes, a transaction's writes are posted instead and return at once
+//! (no wake-up of the loop and back per write). A panic in user code is
+//! caught and reported as the execution's error.
 
 use crate::Chaincode;
 use crate::error::ShimError;
@@ -38,16 +40,35 @@ enum Event {
         call: StubCall,
         reply: Reply,
     },
+    /// A write nobody waits on (fed as [`Input::StubPost`]).
+    Post {
+        txid: String,
+        call: StubCall,
+    },
     Returned(Input),
 }
 
 /// The [`Backend`] of a production stub: a channel to the loop.
 struct ChannelBackend {
     events: mpsc::UnboundedSender<Event>,
+    /// The peer granted unacked writes and this execution may write.
+    post_writes: bool,
 }
 
 impl Backend for ChannelBackend {
     fn call(&self, txid: &str, call: StubCall) -> Result<StubValue, String> {
+        if self.post_writes && call.can_post() {
+            // The channel keeps this thread's order, so a later GetState of
+            // the same transaction reaches the peer after the write.
+            let event = Event::Post {
+                txid: txid.to_owned(),
+                call,
+            };
+            self.events
+                .send(event)
+                .map_err(|_| "chaincode shim stopped".to_owned())?;
+            return Ok(StubValue::Done);
+        }
         let (reply, answer) = oneshot::channel();
         let event = Event::Call {
             txid: txid.to_owned(),
@@ -95,18 +116,29 @@ async fn connect(uri: &str) -> Result<Channel, ShimError> {
     })
 }
 
-/// Runs user code for one execution on a blocking thread.
-fn spawn_run<C: Chaincode>(
-    cc: Arc<C>,
-    events: mpsc::UnboundedSender<Event>,
+/// One execution to run: what [`Output::Run`] said, and whether its
+/// writes may be posted.
+struct RunSpec {
     txid: String,
     kind: RunKind,
     args: Vec<Vec<u8>>,
     tx_timestamp: Option<Timestamp>,
-) {
+    post_writes: bool,
+}
+
+/// Runs user code for one execution on a blocking thread.
+fn spawn_run<C: Chaincode>(cc: Arc<C>, events: mpsc::UnboundedSender<Event>, run: RunSpec) {
+    let RunSpec {
+        txid,
+        kind,
+        args,
+        tx_timestamp,
+        post_writes,
+    } = run;
     tokio::task::spawn_blocking(move || {
         let backend = Arc::new(ChannelBackend {
             events: events.clone(),
+            post_writes,
         });
         let mut stub = Stub::new(&txid, args, tx_timestamp, backend);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -167,14 +199,15 @@ impl<C: Chaincode> Driver<C> {
                     args,
                     tx_timestamp,
                 } => {
-                    spawn_run(
-                        Arc::clone(&self.cc),
-                        self.events.clone(),
+                    let post_writes = self.handler.writes_unacked() && kind != RunKind::Query;
+                    let run = RunSpec {
                         txid,
                         kind,
                         args,
                         tx_timestamp,
-                    );
+                        post_writes,
+                    };
+                    spawn_run(Arc::clone(&self.cc), self.events.clone(), run);
                 }
                 Output::StubReply { txid, result } => {
                     if let Some(reply) = self.replies.remove(&txid) {
@@ -193,6 +226,7 @@ impl<C: Chaincode> Driver<C> {
                 self.replies.insert(txid.clone(), reply);
                 self.feed(Input::StubCall { txid, call });
             }
+            Event::Post { txid, call } => self.feed(Input::StubPost { txid, call }),
             Event::Returned(input) => self.feed(input),
         }
     }

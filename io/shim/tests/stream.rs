@@ -1,8 +1,9 @@
 //! End to end over real gRPC on 127.0.0.1: the SDK (`fabrik_shim::serve`,
 //! driving `core::shim::Handler`) against a minimal peer that runs the
-//! peer-side `core::chaincode::Handler` over an in-memory ledger.
+//! peer-side `core::chaincode::Handler` over an in-memory ledger, with
+//! writes unacked (fabrik's default) and with every write answered.
 
-use fabrik_core::chaincode::{Config, ExecKind, ExecResult, Handler, Input, Output};
+use fabrik_core::chaincode::{Config, ExecKind, ExecResult, Features, Handler, Input, Output};
 use fabrik_core::machine::Machine;
 use fabrik_core::time::Instant;
 use fabrik_proto::Timestamp;
@@ -125,6 +126,16 @@ impl PeerSide {
         (page, more)
     }
 
+    /// Queues the answer to a write, unless writes go unanswered.
+    fn answer_write(&self, answers: &mut VecDeque<Input>, txid: String) {
+        if !self.h.features().unacked_writes {
+            answers.push_back(Input::WriteDone {
+                txid,
+                result: Ok(()),
+            });
+        }
+    }
+
     /// Carries out outputs (answering ledger requests at once) until
     /// `txid` finishes; reads the stream when the handler needs input.
     async fn run_until(&mut self, txid: &str) -> ExecResult {
@@ -140,17 +151,11 @@ impl PeerSide {
                     }),
                     Output::WriteState { txid, key, value } => {
                         self.ledger.insert(key, value);
-                        answers.push_back(Input::WriteDone {
-                            txid,
-                            result: Ok(()),
-                        });
+                        self.answer_write(&mut answers, txid);
                     }
                     Output::DeleteState { txid, key } => {
                         self.ledger.remove(&key);
-                        answers.push_back(Input::WriteDone {
-                            txid,
-                            result: Ok(()),
-                        });
+                        self.answer_write(&mut answers, txid);
                     }
                     Output::RangeQuery {
                         txid,
@@ -255,7 +260,21 @@ fn completed(payload: &[u8]) -> ExecResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_and_peer_handler_talk_over_grpc() {
+async fn sdk_and_peer_handler_talk_over_grpc_with_unacked_writes() {
+    talk_over_grpc(Features::ALL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_and_peer_handler_talk_over_grpc_with_every_write_answered() {
+    talk_over_grpc(Features {
+        concurrent_transactions: true,
+        unacked_writes: false,
+    })
+    .await;
+}
+
+/// Every stub call over a peer granting `features`.
+async fn talk_over_grpc(features: Features) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -278,6 +297,7 @@ async fn sdk_and_peer_handler_talk_over_grpc() {
         .expect("conn");
     let config = Config {
         range_page_size: 2,
+        features,
         ..Config::default()
     };
     let mut peer = PeerSide {
@@ -289,6 +309,7 @@ async fn sdk_and_peer_handler_talk_over_grpc() {
     };
 
     peer.register().await;
+    assert_eq!(peer.h.features(), features, "the SDK asks for everything");
     assert_eq!(
         peer.exec("testcc", ExecKind::Init, &["init", "a", "1"])
             .await,

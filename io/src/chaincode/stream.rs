@@ -26,7 +26,7 @@ use super::pending::{Pending, RegisterError, Ticket};
 use super::registry::Registry;
 use crate::driver::{self, Clock, Effects};
 use fabrik_core::chaincode::{
-    Config as HandlerConfig, ExecKind, ExecResult, Handler, Input, Output,
+    Config as HandlerConfig, ExecKind, ExecResult, Features, Handler, Input, Output,
 };
 use fabrik_proto::protos::{ChaincodeInput, ChaincodeMessage};
 use std::sync::Arc;
@@ -62,8 +62,8 @@ pub struct StreamHandle {
     inbox: mpsc::Sender<Input>,
     sinks: Sinks,
     ready: Arc<AtomicBool>,
-    /// The shim registered for concurrent transactions.
-    concurrent: bool,
+    /// The fabrik extensions granted at REGISTER.
+    features: Features,
     clock: Clock,
     /// Set by [`StreamHandle::close`]; the stream task ends on it.
     stop: Arc<watch::Sender<bool>>,
@@ -112,7 +112,14 @@ impl StreamHandle {
     /// Whether transactions may overlap on this stream (the shim registered
     /// for concurrent transactions).
     pub fn runs_concurrently(&self) -> bool {
-        self.concurrent
+        self.features.concurrent_transactions
+    }
+
+    /// Whether writes of a transaction get no answer on this stream: the
+    /// executor then sends no `WriteDone` and fails the transaction itself
+    /// when the ledger refuses a write.
+    pub fn writes_unacked(&self) -> bool {
+        self.features.unacked_writes
     }
 
     /// Marks Init/READY done.
@@ -211,10 +218,10 @@ impl StreamEffects {
         }
     }
 
-    async fn register(&mut self, name: String, concurrent: bool) {
+    async fn register(&mut self, name: String, features: Features) {
         let mut handle = self.handle.clone();
         handle.name.clone_from(&name);
-        handle.concurrent = concurrent;
+        handle.features = features;
         // The verdict goes back through the inbox so the machine sees it
         // before anything else: an acceptance is queued before the handle
         // is visible in the registry, so an execution started by someone
@@ -258,7 +265,7 @@ impl Effects<Handler> for StreamEffects {
                     self.stop = true;
                 }
             }
-            Output::Registered { name, concurrent } => self.register(name, concurrent).await,
+            Output::Registered { name, features } => self.register(name, features).await,
             Output::Close { reason } => {
                 tracing::warn!(
                     chaincode = self.label(),
@@ -324,7 +331,7 @@ pub fn spawn(
         inbox: in_tx.clone(),
         sinks: Arc::default(),
         ready: Arc::default(),
-        concurrent: false,
+        features: Features::default(),
         clock,
         stop: Arc::new(stop),
     };

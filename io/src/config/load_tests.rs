@@ -108,6 +108,16 @@ fn env_overrides_file_which_overrides_defaults() {
 }
 
 #[test]
+fn unacked_writes_are_on_unless_switched_off() {
+    let config = load_text("", &[]).expect("valid");
+    assert!(config.chaincode.unacked_writes);
+    let off = load_text("", &[("CORE_CHAINCODE_UNACKEDWRITES", "false")]).expect("valid");
+    assert!(!off.chaincode.unacked_writes);
+    let file = load_text("[chaincode]\nunackedWrites = false\n", &[]).expect("valid");
+    assert!(!file.chaincode.unacked_writes);
+}
+
+#[test]
 fn env_names_follow_the_v06_rule() {
     assert_eq!(env_name("peer.networkId"), "CORE_PEER_NETWORKID");
     assert_eq!(

@@ -5,6 +5,10 @@
 //! Chaincode-to-chaincode calls run on the callee's stream with the same
 //! txid and the same tx context; the callee's final message goes back to the
 //! caller as its INVOKE_CHAINCODE/INVOKE_QUERY answer.
+//!
+//! On a stream with unacked writes no `WriteDone` is sent: a write the
+//! ledger refuses is remembered, and the transaction (and any callee that
+//! finishes after it) ends with the ledger's text instead of COMPLETED.
 
 use super::context::StateAccess;
 use crate::chaincode::launcher::Launcher;
@@ -80,6 +84,7 @@ impl Execution<'_> {
         );
         let top_query = kind == ExecKind::Query;
         let mut frames: Vec<Frame> = Vec::new();
+        let mut write_error: Option<String> = None;
         // A margin over the handler's own deadline: the handler reports the
         // timeout itself; this only guards against a vanished stream task.
         let guard = self.timeout + Duration::from_secs(5);
@@ -97,6 +102,7 @@ impl Execution<'_> {
             let query = top_query || frames.iter().any(|f| f.query && f.callee == ev.chaincode);
             match ev.output {
                 Output::Finished { result, .. } => {
+                    let result = refused_write(result, write_error.as_deref());
                     match frames.iter().rposition(|f| f.callee == ev.chaincode) {
                         Some(i) => {
                             let frame = frames.remove(i);
@@ -141,8 +147,22 @@ impl Execution<'_> {
                 }
                 other => {
                     let target = self.stream_of(&ev.chaincode, name, stream, &frames);
-                    if let Some(reply) = serve(state, &ev.chaincode, query, self.txid, other) {
-                        let _ = target.send(reply).await;
+                    match serve(state, &ev.chaincode, query, self.txid, other) {
+                        Some(Input::WriteDone { result: Err(e), .. })
+                            if target.writes_unacked() =>
+                        {
+                            tracing::warn!(
+                                chaincode = %ev.chaincode,
+                                txid = self.txid,
+                                "unacknowledged write refused; the transaction fails: {e}"
+                            );
+                            write_error.get_or_insert(e);
+                        }
+                        Some(Input::WriteDone { .. }) if target.writes_unacked() => {}
+                        Some(reply) => {
+                            let _ = target.send(reply).await;
+                        }
+                        None => {}
                     }
                 }
             }
@@ -298,6 +318,14 @@ fn final_message(result: &ExecResult) -> ChaincodeMessage {
         r#type: ty as i32,
         payload,
         ..Default::default()
+    }
+}
+
+/// A COMPLETED after a refused unacknowledged write becomes the refusal.
+fn refused_write(result: ExecResult, write_error: Option<&str>) -> ExecResult {
+    match (result, write_error) {
+        (ExecResult::Completed { .. }, Some(e)) => ExecResult::Failed(e.to_owned()),
+        (result, _) => result,
     }
 }
 

@@ -295,6 +295,7 @@ impl Runner<'_> {
     async fn step(&self, rate: u64, duration: Duration) -> StepResult {
         self.watcher.with(watch::Commits::clear);
         let views_before = view_changes(&self.at.operations).await;
+        let cpu_before = procstat::cpu_totals(&self.at.pids);
         let usage = Arc::new(Mutex::new(Some(procstat::Usage::start(
             self.at.pids.clone(),
         ))));
@@ -327,6 +328,7 @@ impl Runner<'_> {
             .watcher
             .with(|c| StepResult::new(rate, duration, &load, c, validators));
         result.usage = usage;
+        result.set_cpu_per_tx(&cpu_before, &procstat::cpu_totals(&self.at.pids));
         result.view_changes = view_changes(&self.at.operations)
             .await
             .saturating_sub(views_before);

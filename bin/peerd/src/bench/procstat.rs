@@ -1,7 +1,8 @@
 //! CPU time and memory of the peers `peerd bench` started, and of the
 //! chaincode processes they run, read from Linux's `/proc`: CPU as the
 //! change in user+system ticks over a step, memory as the highest resident
-//! set seen by sampling (and the kernel's own high-water mark, VmHWM).
+//! set seen by sampling (and the kernel's own high-water mark, VmHWM), and
+//! cumulative CPU seconds for the per-transaction cost.
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -66,6 +67,29 @@ pub struct PeerUsage {
     pub peak_rss_mib: f64,
     /// The kernel's high-water mark for the process since it started, MiB.
     pub hwm_mib: f64,
+}
+
+/// Cumulative CPU seconds of one peer process and of its chaincode
+/// processes, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuTotal {
+    /// The peer process.
+    pub peer_seconds: f64,
+    /// Its live chaincode children (a chaincode that exited is not counted).
+    pub chaincode_seconds: f64,
+}
+
+/// [`CpuTotal`] of every peer in `peers` (id, pid), in order.
+pub fn cpu_totals(peers: &[(String, u32)]) -> Vec<CpuTotal> {
+    let hz = ticks_per_second();
+    let seconds = |pid: u32| cpu_ticks(pid).unwrap_or(0) as f64 / hz;
+    peers
+        .iter()
+        .map(|(_, pid)| CpuTotal {
+            peer_seconds: seconds(*pid),
+            chaincode_seconds: children_of(*pid).into_iter().map(seconds).sum(),
+        })
+        .collect()
 }
 
 /// Tracks the peers' processes during a step.
@@ -144,5 +168,22 @@ mod tests {
         let (rss, hwm) = memory_kib(me).expect("status");
         assert!(rss > 0 && hwm >= rss);
         assert_eq!(parent_of(me), Some(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn cpu_totals_grow_with_work() {
+        let me = vec![("me".to_owned(), std::process::id())];
+        let before = cpu_totals(&me);
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(150) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let after = cpu_totals(&me);
+        assert_eq!(after.len(), 1);
+        assert!(
+            after[0].peer_seconds > before[0].peer_seconds,
+            "{before:?} → {after:?}"
+        );
     }
 }

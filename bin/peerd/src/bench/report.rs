@@ -4,7 +4,7 @@
 //! rule; the printed table and the JSON document.
 
 use super::load::StepLoad;
-use super::procstat::PeerUsage;
+use super::procstat::{CpuTotal, PeerUsage};
 use super::watch::Commits;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ pub const KNEE_COMMITTED: f64 = 0.95;
 pub const KNEE_P99_MS: f64 = 1000.0;
 
 /// One step's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StepResult {
     /// Offered rate, tx/s (0 = closed loop).
     pub rate: u64,
@@ -52,6 +52,11 @@ pub struct StepResult {
     pub blocks: u64,
     /// View changes counted by the peers' metrics during the step.
     pub view_changes: u64,
+    /// CPU per committed transaction of a peer process, µs (the mean over
+    /// the peers; from the start of the step to the end of its drain).
+    pub peer_cpu_us_per_tx: f64,
+    /// The same for a peer's chaincode processes.
+    pub chaincode_cpu_us_per_tx: f64,
 }
 
 impl StepResult {
@@ -93,7 +98,26 @@ impl StepResult {
             usage: Vec::new(),
             blocks: commits.blocks(),
             view_changes: 0,
+            peer_cpu_us_per_tx: 0.0,
+            chaincode_cpu_us_per_tx: 0.0,
         }
+    }
+
+    /// Sets the CPU per committed transaction from the peers' CPU totals
+    /// before the step and after its drain (0 when nothing committed).
+    pub fn set_cpu_per_tx(&mut self, before: &[CpuTotal], after: &[CpuTotal]) {
+        let peers = before.len().min(after.len());
+        if peers == 0 || self.committed == 0 {
+            return;
+        }
+        let per_tx = |used: f64| used * 1e6 / peers as f64 / self.committed as f64;
+        let (mut peer, mut chaincode) = (0.0, 0.0);
+        for (b, a) in before.iter().zip(after) {
+            peer += (a.peer_seconds - b.peer_seconds).max(0.0);
+            chaincode += (a.chaincode_seconds - b.chaincode_seconds).max(0.0);
+        }
+        self.peer_cpu_us_per_tx = per_tx(peer);
+        self.chaincode_cpu_us_per_tx = per_tx(chaincode);
     }
 
     /// Whether the step is at or below the knee.
@@ -114,7 +138,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 /// Prints the table header.
 pub fn print_header() {
     println!(
-        "{:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9} {:>6} {:>4}",
+        "{:>8} {:>9} {:>9} {:>9} {:>7} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>9} {:>6} {:>4}",
         "offered",
         "submit/s",
         "commit/s",
@@ -124,6 +148,8 @@ pub fn print_header() {
         "p90 ms",
         "p99 ms",
         "cpu% max",
+        "peer µs",
+        "cc µs",
         "rss MiB",
         "blocks",
         "vc"
@@ -140,7 +166,7 @@ pub fn print_row(r: &StepResult) {
         r.rate.to_string()
     };
     println!(
-        "{offered:>8} {:>9.0} {:>9.0} {:>9} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>9.0} {:>9.1} {:>6} {:>4}",
+        "{offered:>8} {:>9.0} {:>9.0} {:>9} {:>6.1}% {:>8.1} {:>8.1} {:>8.1} {:>9.0} {:>7.0} {:>7.0} {:>9.1} {:>6} {:>4}",
         r.submitted_tps,
         r.committed_tps,
         r.committed,
@@ -149,6 +175,8 @@ pub fn print_row(r: &StepResult) {
         r.p90_ms,
         r.p99_ms,
         cpu,
+        r.peer_cpu_us_per_tx,
+        r.chaincode_cpu_us_per_tx,
         rss,
         r.blocks,
         r.view_changes
@@ -164,6 +192,34 @@ pub fn print_row(r: &StepResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn total(peer_seconds: f64, chaincode_seconds: f64) -> CpuTotal {
+        CpuTotal {
+            peer_seconds,
+            chaincode_seconds,
+        }
+    }
+
+    #[test]
+    fn cpu_per_transaction_is_the_mean_over_peers() {
+        let mut r = StepResult {
+            committed: 1_000,
+            ..StepResult::default()
+        };
+        let before = [total(10.0, 1.0), total(20.0, 2.0)];
+        // 0.2 s and 0.4 s of peer CPU, 0.1 s and 0.05 s of chaincode CPU.
+        let after = [total(10.2, 1.1), total(20.4, 2.05)];
+        r.set_cpu_per_tx(&before, &after);
+        assert!(
+            (r.peer_cpu_us_per_tx - 300.0).abs() < 1e-6,
+            "{}",
+            r.peer_cpu_us_per_tx
+        );
+        assert!((r.chaincode_cpu_us_per_tx - 75.0).abs() < 1e-6);
+        let mut none = StepResult::default();
+        none.set_cpu_per_tx(&before, &after);
+        assert_eq!(none.peer_cpu_us_per_tx, 0.0, "nothing committed, no figure");
+    }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {

@@ -165,7 +165,10 @@ fn a_shim_registered_for_concurrent_transactions_gets_them_at_once() {
         drain(&mut h),
         vec![Output::Registered {
             name: "cc".into(),
-            concurrent: true
+            features: Features {
+                concurrent_transactions: true,
+                unacked_writes: false
+            }
         }]
     );
     assert_eq!(h.handle(T0, Input::RegisterAccepted), Ok(()));

@@ -7,6 +7,7 @@ mod range_test;
 mod register_test;
 mod state_test;
 mod terminal_test;
+mod unacked_test;
 
 use super::*;
 use crate::machine::Machine;

@@ -10,7 +10,8 @@ const TXIDS: [&str; 4] = ["t0", "t1", "t2", "t3"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Register,
+    /// REGISTER, asking for every fabrik extension when `true`.
+    Register(bool),
     Execute(usize, u8, u64),
     Message(i32, usize, Vec<u8>),
     Put(usize),
@@ -29,7 +30,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let t = 0..TXIDS.len();
     prop_oneof![
-        2 => Just(Op::Register),
+        2 => any::<bool>().prop_map(Op::Register),
         4 => (t.clone(), 0u8..4, 1u64..50).prop_map(|(t, k, d)| Op::Execute(t, k, d)),
         6 => (0i32..24, t.clone(), proptest::collection::vec(any::<u8>(), 0..6))
             .prop_map(|(ty, t, p)| Op::Message(ty, t, p)),
@@ -69,7 +70,13 @@ impl Run {
         let now = Instant::from_nanos(self.now);
         let tx = |i: usize| TXIDS.get(i).copied().unwrap_or("t0").to_owned();
         let input = match op {
-            Op::Register => Input::FromChaincode(register_msg("cc")),
+            Op::Register(extended) => {
+                let mut register = register_msg("cc");
+                if extended {
+                    register.txid = Features::ALL.marker();
+                }
+                Input::FromChaincode(register)
+            }
             Op::Execute(t, k, d) => {
                 *self.executes.entry(tx(t)).or_default() += 1;
                 Input::Execute {
@@ -168,7 +175,7 @@ proptest! {
 
     #[test]
     fn every_execute_gets_exactly_one_finished(ops in proptest::collection::vec(op(), 0..60)) {
-        let config = Config { max_in_flight: 3, max_iterators: 2, range_page_size: 3, keepalive: Some(Duration::from_nanos(7)) };
+        let config = Config { max_in_flight: 3, max_iterators: 2, range_page_size: 3, keepalive: Some(Duration::from_nanos(7)), features: Features::ALL };
         let mut run = Run { h: Handler::new(config), now: 0, executes: BTreeMap::new(), finished: BTreeMap::new(), closes: 0 };
         for op in ops {
             run.step(op);

@@ -11,7 +11,7 @@ fn register_reports_the_name_and_replies_registered_once_io_accepts() {
         drain(&mut h),
         vec![Output::Registered {
             name: "mycc".into(),
-            concurrent: false
+            features: Features::default()
         }]
     );
     assert_eq!(
