@@ -4,7 +4,9 @@
 //! they are back; a validator stopped while more than L sequence numbers
 //! commit catches up by state transfer, refuses queries with v0.6's
 //! "Error: state may be inconsistent, cannot query" while it does, and then
-//! takes part in consensus again.
+//! takes part in consensus again; a validator restarted after missing one
+//! transaction refuses queries while it holds later commits it cannot
+//! execute, and answers again once a checkpoint lets it catch up.
 //!
 //! The chaincode runs in process mode (each peer launches example02 from
 //! the deploy), so a restarted peer cannot execute before its chaincode is
@@ -248,4 +250,69 @@ fn a_validator_behind_by_more_than_l_catches_up_refusing_queries_then_takes_part
             n.files.id
         );
     }
+}
+
+/// Seen on a real network (issue #17): a validator restarted after missing
+/// one transaction and then given later ones holds their commits but cannot
+/// execute them; it answered queries with a stale balance. It must refuse
+/// them until it has caught up, as during a state transfer.
+#[test]
+fn a_restarted_validator_that_missed_a_transaction_refuses_queries_until_caught_up() {
+    let dir = tempfile::tempdir().expect("dir");
+    // K = 10: no checkpoint (and so no state transfer) before sequence
+    // number 10; the deploy is 1.
+    let mut nodes = started(dir.path(), &[("CORE_PBFT_GENERAL_K", "10")]);
+    let name = deploy_example02(&nodes[0], 100, 200);
+    wait_all(&nodes, 2);
+    nodes[3].kill();
+    nodes[0].invoke(&name, "1"); // sequence number 2: vp3 misses it
+    wait_all(&nodes[..3], 3);
+    nodes[3].start();
+    let ids = ["vp0", "vp1", "vp2", "vp3"];
+    for (i, n) in nodes.iter().enumerate() {
+        let others: Vec<&str> = ids.iter().copied().filter(|id| *id != ids[i]).collect();
+        network::wait_peers(n, &others);
+    }
+    for i in 0..5u64 {
+        nodes[(i % 3) as usize].invoke(&name, "1"); // 3 to 7
+        wait_all(&nodes[..3], 4 + i);
+    }
+    assert_eq!(values(&nodes[0], &name), (Ok(94), Ok(206)));
+    // vp3 holds commits for 3 to 7 and nothing for 2: it knows it is behind.
+    let refused = eventually(Duration::from_secs(10), || {
+        query_value(&nodes[3], &name, "a")
+            .err()
+            .filter(|e| e.contains(INCONSISTENT))
+    });
+    assert!(
+        refused.is_some(),
+        "vp3 answers {:?} while behind:\n{}",
+        query_value(&nodes[3], &name, "a"),
+        nodes[3].log()
+    );
+    // With the network quiet it stays behind, and keeps refusing.
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(300));
+        let answer = query_value(&nodes[3], &name, "a");
+        assert!(
+            answer.as_ref().is_err_and(|e| e.contains(INCONSISTENT)),
+            "vp3 answered {answer:?} while two or more blocks behind"
+        );
+    }
+    // Three more reach checkpoint 10: vp3 transfers to it and answers again.
+    for i in 0..3u64 {
+        nodes[(i % 3) as usize].invoke(&name, "1");
+        wait_all(&nodes[..3], 9 + i);
+    }
+    let caught_up = eventually(Duration::from_secs(60), || {
+        (values(&nodes[3], &name) == (Ok(91), Ok(209))).then_some(())
+    });
+    assert!(
+        caught_up.is_some(),
+        "vp3 answers {:?} after the checkpoint:\n{}",
+        values(&nodes[3], &name),
+        nodes[3].log()
+    );
+    wait_all(&nodes, 11);
+    same_chain(&nodes, same_head(&nodes).height);
 }

@@ -42,9 +42,11 @@ pub enum Output {
         digest: String,
     },
     /// The state is out of date: queries must be refused ("state may be
-    /// inconsistent") until [`Output::StateValid`].
+    /// inconsistent") until [`Output::StateValid`]. Given during a state
+    /// transfer (v0.6) and while the replica knows the network committed
+    /// past it (fabrik, `handle/staleness.rs`); once per change.
     StateInvalid,
-    /// The state is valid again.
+    /// The state is valid again: queries may be answered.
     StateValid,
     /// Bring the ledger to the checkpoint `seq` whose id is `id` (base64 of
     /// the marshalled BlockchainInfo), fetching from `replicas`; then feed

@@ -150,6 +150,13 @@ impl Replica {
         self.xfer.skip
     }
 
+    /// Whether the driver was told to refuse queries: during a state
+    /// transfer, and while the replica knows the network committed past it
+    /// (`handle/staleness.rs`).
+    pub fn refuses_queries(&self) -> bool {
+        self.xfer.queries_refused
+    }
+
     /// Whether the replica halted after detecting its own divergence.
     pub fn is_halted(&self) -> bool {
         self.halted
@@ -435,6 +442,7 @@ impl Machine for Replica {
         } else {
             self.dispatch(input)
         };
+        self.report_staleness();
         result.map_err(|reason| {
             // Unknown ids share one counter, so the map stays bounded.
             let key = from.map(|f| {
@@ -465,6 +473,7 @@ impl Machine for Replica {
         for timer in self.timers.expire(self.now) {
             self.on_timer(timer);
         }
+        self.report_staleness();
     }
 
     fn poll_output(&mut self) -> Option<Output> {

@@ -195,10 +195,12 @@ pub(crate) struct Target {
 /// v0.6 `skipInProgress`, `stateTransferring`, `highStateTarget`, `hChkpts`;
 /// and (fabrik) the checkpoints seen above the high watermark with their
 /// ids, at most [`EVIDENCE_PER_REPLICA`] per replica, and the failures
-/// since the last transfer that succeeded.
+/// since the last transfer that succeeded; and whether the driver was last
+/// told to refuse queries (`handle/staleness.rs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Transfer {
     pub(crate) skip: bool,
+    pub(crate) queries_refused: bool,
     pub(crate) transferring: bool,
     pub(crate) high_target: Option<Target>,
     pub(crate) hchkpts: BTreeMap<ReplicaId, u64>,

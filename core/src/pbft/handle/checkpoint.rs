@@ -283,9 +283,7 @@ impl Replica {
     }
 
     pub(crate) fn enter_skip(&mut self) {
-        if !self.xfer.skip {
-            self.xfer.skip = true;
-            self.emit(Output::StateInvalid);
-        }
+        self.xfer.skip = true;
+        self.refuse_queries(true);
     }
 }

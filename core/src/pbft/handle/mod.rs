@@ -10,6 +10,7 @@ mod new_view;
 mod pre_prepare;
 mod prepare;
 mod request;
+mod staleness;
 mod state_transfer;
 mod view_change;
 

@@ -101,7 +101,7 @@ impl Replica {
         self.timers.stop(&Timer::Request);
         self.move_watermarks(seq);
         self.xfer.skip = false;
-        self.emit(Output::StateValid);
+        self.refuse_queries(false);
         let head = self.head.clone();
         self.checkpoint(seq, head);
         self.execute_outstanding();

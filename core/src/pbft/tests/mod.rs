@@ -9,6 +9,7 @@ mod fuzz;
 mod golden;
 mod learning;
 mod scenarios;
+mod staleness;
 
 use std::collections::{BTreeMap, VecDeque};
 
