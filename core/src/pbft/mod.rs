@@ -40,7 +40,13 @@
 //! follows their commits without voting and joins a later view once a
 //! decision commits there (`handle/learn.rs`); a replica that cannot
 //! execute up to a stable checkpoint, with no pre-prepare for its next
-//! sequence number, state-transfers to it at once; missing NEW-VIEW
+//! sequence number, state-transfers to it at once; a PRE-PREPARE of the
+//! view being changed to that arrives before its NEW-VIEW is kept and taken
+//! up when the view installs (v0.6 `recvPrePrepare` drops it while
+//! `!activeView`, and nothing resends it, so the new view times out:
+//! Castro–Liskov assume retransmission, v0.6 has none); a replica that
+//! knows the network committed past it refuses queries
+//! (`handle/staleness.rs`); missing NEW-VIEW
 //! batches are asked for again each resend period; at most two
 //! VIEW-CHANGEs per replica
 //! are kept; an idle primary cuts batches at once; request dedup tolerates

@@ -17,7 +17,7 @@ impl Replica {
         from: ReplicaId,
         pp: PrePrepare,
     ) -> Result<(), RejectReason> {
-        if self.learnable(from, pp.view)? {
+        if self.learnable(from, pp.view)? || self.awaiting_new_view_of(pp.view) {
             return self.learn_pre_prepare(from, pp);
         }
         self.check_pre_prepare(from, &pp)?;
@@ -42,6 +42,19 @@ impl Replica {
         }
         self.accept_pre_prepare(pp);
         Ok(())
+    }
+
+    /// fabrik: a PRE-PREPARE of the view we changed to but whose NEW-VIEW
+    /// has not arrived. The new primary sends its first PRE-PREPAREs right
+    /// after its NEW-VIEW; where they overtake it (separate streams, a
+    /// resent NEW-VIEW), v0.6 drops them (`recvPrePrepare` ignores input
+    /// while `!activeView`) and nothing resends them, so the new view
+    /// cannot prepare them and times out in turn (sim seed 5121: a view
+    /// change every request timeout, for ever). It is recorded as learned
+    /// instead and taken up when the NEW-VIEW installs
+    /// (`take_up_learned`), exactly as if it arrived then.
+    fn awaiting_new_view_of(&self, view: u64) -> bool {
+        !self.active_view && view == self.view
     }
 
     fn check_pre_prepare(&self, from: ReplicaId, pp: &PrePrepare) -> Result<(), RejectReason> {

@@ -148,6 +148,10 @@ pub(super) struct Net {
     queue: VecDeque<(ReplicaId, ReplicaId, PeerMsg)>,
     pub(super) now: Instant,
     pub(super) drop: DropFilter,
+    /// Deliveries held back until everything else was delivered (to make
+    /// one message overtake another).
+    pub(super) hold: DropFilter,
+    held: Vec<(ReplicaId, ReplicaId, PeerMsg)>,
     pub(super) outputs: Vec<(ReplicaId, Output)>,
 }
 
@@ -161,6 +165,8 @@ impl Net {
             queue: VecDeque::new(),
             now: T0,
             drop: Box::new(|_, _, _| false),
+            hold: Box::new(|_, _, _| false),
+            held: Vec::new(),
             outputs: Vec::new(),
         }
     }
@@ -242,10 +248,22 @@ impl Net {
             self.pump(id);
         }
         let mut steps = 0;
-        while let Some((from, to, msg)) = self.queue.pop_front() {
+        loop {
+            let Some((from, to, msg)) = self.queue.pop_front() else {
+                if self.held.is_empty() {
+                    break;
+                }
+                self.queue.extend(self.held.drain(..));
+                self.hold = Box::new(|_, _, _| false);
+                continue;
+            };
             steps += 1;
             assert!(steps < 200_000, "no quiescence");
             if (self.drop)(from, to, &msg) {
+                continue;
+            }
+            if (self.hold)(from, to, &msg) {
+                self.held.push((from, to, msg));
                 continue;
             }
             if let Some(r) = self.replicas[to as usize].as_mut() {

@@ -209,3 +209,33 @@ fn restart_after_view_change_does_not_go_back_in_view() {
     assert_eq!(net.chains[2].len(), 2);
     net.assert_agreement();
 }
+
+/// Sim seed 5121 (and 17 other liveness seeds of issue #17): the new
+/// primary's first PRE-PREPARE overtakes its NEW-VIEW at one backup. v0.6
+/// drops it there (the view is not active yet) and nothing resends it, so
+/// with one replica silent the new view cannot prepare it, times out, and
+/// the next view fails the same way.
+#[test]
+fn a_pre_prepare_that_overtakes_its_new_view_is_taken_up_when_the_view_installs() {
+    let mut net = Net::standard();
+    // The primary of view 0 is down: the requests force view 1. Two fill a
+    // batch, so the new primary orders them as soon as its view installs.
+    net.crash(0);
+    net.submit(1, req(1, 1));
+    net.submit(2, req(2, 2));
+    net.hold =
+        Box::new(|from, to, msg| from == 1 && to == 3 && format!("{msg:?}").contains("NewView"));
+    net.advance(secs(10));
+    // Replica 3 saw view 1's PRE-PREPARE before its NEW-VIEW.
+    let early = net.outputs.iter().any(|(id, o)| {
+        *id == 1 && matches!(o, Output::Broadcast(m) if format!("{m:?}").contains("PrePrepare"))
+    });
+    assert!(early, "the new primary ordered the request");
+    for id in 1..4 {
+        let r = net.replicas[id].as_ref().unwrap();
+        assert_eq!((r.view(), r.is_view_active()), (1, true), "replica {id}");
+        let executed: usize = net.chains[id].len();
+        assert_eq!(executed, 1, "replica {id} executed the batch in view 1");
+    }
+    net.assert_agreement();
+}

@@ -46,7 +46,7 @@ impl Cluster {
             .trace_from
             .is_some_and(|t| self.now >= crate::time::Instant::ZERO + t)
         {
-            println!("{:?} #{i} -> {:.200}", self.now, format!("{out:?}"));
+            println!("{:?} #{i} -> {:?}", self.now, out);
         }
         match out {
             Output::Persist(op) => {
