@@ -290,6 +290,12 @@ fn time_out_to_view(view: u64) -> Replica {
         let at = r.poll_timeout().expect("a timer runs");
         r.handle_timeout(at);
         drain(&mut r);
+        // Replica 2 follows into each view, so replica 1 is not alone in
+        // it and escalates at the next timeout (alone, it would wait).
+        if r.view() < view && !r.is_view_active() {
+            let _ = r.handle(at, peer(2, message::Payload::ViewChange(vc(2, r.view()))));
+            drain(&mut r);
+        }
     }
     assert_eq!((r.view(), r.is_view_active()), (view, false), "fixture");
     r

@@ -284,6 +284,10 @@ impl Replica {
         };
         if relevant && timer == Timer::NewView && !self.vc.quorum_reached {
             self.double_new_view_timeout();
+            if self.alone_in_view_change() {
+                self.wait_for_others_in_view_change();
+                return;
+            }
         }
         if relevant {
             tracing::info!(
@@ -294,5 +298,39 @@ impl Replica {
             );
             self.send_view_change();
         }
+    }
+
+    /// fabrik: fewer than f other replicas asked for our view or a later
+    /// one. Escalating further would only widen the gap: the others reach a
+    /// view by their own timers or the f+1 join rule, and a replica that
+    /// keeps moving on alone (its new-view timer runs before any quorum,
+    /// see [`Self::send_view_change`]) stays ahead of them for ever (sim
+    /// seed 64510: one replica down, one two views ahead of the other two,
+    /// every view one VIEW-CHANGE short of a quorum). Castro–Liskov §4.5.2
+    /// start the timer only with 2f+1 VIEW-CHANGEs for the view, so there a
+    /// replica alone never escalates either.
+    fn alone_in_view_change(&self) -> bool {
+        let others: std::collections::BTreeSet<ReplicaId> = self
+            .vc
+            .store
+            .keys()
+            .filter(|(r, v)| *r != self.cfg.id && *v >= self.view)
+            .map(|(r, _)| *r)
+            .collect();
+        others.len() < self.cfg.f
+    }
+
+    /// Stays in the view it asked for: its VIEW-CHANGE again, and the
+    /// (doubled) new-view timer once more.
+    fn wait_for_others_in_view_change(&mut self) {
+        tracing::info!(
+            replica = self.cfg.id,
+            view = self.view,
+            "no other replica is this far in the view change; waiting for them"
+        );
+        if let Some(own) = self.vc.store.get(&(self.cfg.id, self.view)).cloned() {
+            self.broadcast(message::Payload::ViewChange(own));
+        }
+        self.set_timer(Timer::NewView, self.vc.last_timeout);
     }
 }

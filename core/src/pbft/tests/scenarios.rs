@@ -239,3 +239,41 @@ fn a_pre_prepare_that_overtakes_its_new_view_is_taken_up_when_the_view_installs(
     }
     net.assert_agreement();
 }
+
+/// Sim seed 64510: with one replica down, another that ran ahead alone in
+/// the view change kept escalating at the others' pace (the new-view
+/// timeout at its cap everywhere), so the three live replicas never asked
+/// for the same view and no quorum formed. A replica no other has followed
+/// into its view waits there for them.
+#[test]
+fn a_replica_alone_in_a_view_change_waits_for_the_others_instead_of_escalating() {
+    let configs = (0..4)
+        .map(|id| {
+            let mut c = cfg(id);
+            // Timeouts never double: every replica escalates at one pace.
+            c.max_view_change_timeout = c.timeout_view_change;
+            c
+        })
+        .collect();
+    let mut net = Net::new(configs);
+    net.crash(0);
+    // Replica 3 is cut off and starts a view change (as its request timer
+    // would): it is alone in it for a minute.
+    net.drop = Box::new(|from, to, _| from == 3 || to == 3);
+    net.replicas[3].as_mut().unwrap().send_view_change();
+    net.settle();
+    net.advance(secs(60));
+    let alone = net.replicas[3].as_ref().unwrap().view();
+    assert_eq!(alone, 1, "replica 3 waits in the first view it asked for");
+    // Healed: replicas 1 and 2 get a request and view-change too.
+    net.drop = Box::new(|_, _, _| false);
+    net.submit(1, req(1, 2));
+    net.advance(secs(60));
+    for id in 1..4 {
+        let r = net.replicas[id].as_ref().unwrap();
+        assert!(r.is_view_active(), "replica {id} is in an active view");
+        assert_eq!(net.chains[id].len(), 1, "replica {id} executed the request");
+    }
+    assert_eq!(net.views()[1..], [net.views()[1]; 2]);
+    net.assert_agreement();
+}
