@@ -43,6 +43,11 @@ pub(crate) struct RequestStore {
     next: u64,
     order: BTreeMap<u64, String>,
     reqs: BTreeMap<String, (u64, Request)>,
+    /// Digests by a cheap hash of the request's fields, so a request seen
+    /// again (in a PRE-PREPARE, at execution) finds its digest without a
+    /// second SHAKE-256 (three quarters of the ordering cost in
+    /// `cost order` before). Always confirmed by comparing the request.
+    by_content: BTreeMap<u64, Vec<String>>,
     pending: BTreeSet<String>,
     /// Outstanding requests per origin replica (the admission bounds).
     per_origin: BTreeMap<ReplicaId, usize>,
@@ -67,9 +72,12 @@ impl RequestStore {
         self.next = self.next.saturating_add(1);
         self.order.insert(at, digest.clone());
         *self.per_origin.entry(req.replica_id).or_default() += 1;
-        if let Some((old_at, old)) = self.reqs.insert(digest, (at, req)) {
+        let key = content_key(&req);
+        if let Some((old_at, old)) = self.reqs.insert(digest.clone(), (at, req)) {
             self.order.remove(&old_at);
             self.forget_origin(old.replica_id);
+        } else {
+            self.by_content.entry(key).or_default().push(digest);
         }
     }
 
@@ -77,8 +85,25 @@ impl RequestStore {
         if let Some((at, req)) = self.reqs.remove(digest) {
             self.order.remove(&at);
             self.forget_origin(req.replica_id);
+            let key = content_key(&req);
+            if let Some(digests) = self.by_content.get_mut(&key) {
+                digests.retain(|d| d != digest);
+                if digests.is_empty() {
+                    self.by_content.remove(&key);
+                }
+            }
         }
         self.pending.remove(digest);
+    }
+
+    /// The digest of `req` if it is outstanding here (no hashing beyond a
+    /// SipHash of its fields and one comparison).
+    pub(crate) fn known_digest(&self, req: &Request) -> Option<String> {
+        self.by_content
+            .get(&content_key(req))?
+            .iter()
+            .find(|d| self.reqs.get(*d).is_some_and(|(_, r)| r == req))
+            .cloned()
     }
 
     fn forget_origin(&mut self, replica: ReplicaId) {
@@ -138,6 +163,19 @@ impl RequestStore {
         self.pending.extend(picked);
         out
     }
+}
+
+/// A cheap, deterministic hash of every field of a request (std's SipHash
+/// with its fixed keys: no randomness, and collisions only cost a
+/// comparison).
+fn content_key(req: &Request) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    req.replica_id.hash(&mut h);
+    req.timestamp.map(|t| (t.seconds, t.nanos)).hash(&mut h);
+    req.payload.hash(&mut h);
+    req.signature.hash(&mut h);
+    h.finish()
 }
 
 /// Executed timestamps of one origin replica: everything at or below `low`

@@ -64,6 +64,18 @@ enum Workload {
         #[arg(long, default_value_t = 20)]
         blocks: u64,
     },
+    /// PBFT ordering alone: four in-process replicas order `batches`
+    /// batches of `batch-size` kv100 requests and execute each at once (no
+    /// ledger, no persistence, no transport). Unit: one request ordered by
+    /// all four replicas.
+    Order {
+        /// Measured batches.
+        #[arg(long, default_value_t = 40)]
+        batches: u64,
+        /// Requests per batch.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u64,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -126,11 +138,17 @@ fn main() {
             txs,
             blocks,
         } => commit::run(state_keys, txs, blocks),
+        Workload::Order {
+            batches,
+            batch_size,
+        } => order::run(batches, batch_size),
     }
 }
 
 #[path = "cost/commit.rs"]
 mod commit;
+#[path = "cost/order.rs"]
+mod order;
 
 fn buckettree_cost(kv: &mut impl CostStore, state_keys: u64, delta_keys: u64, blocks: u64) {
     let config = BucketTreeConfig::default();

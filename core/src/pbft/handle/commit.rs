@@ -10,7 +10,7 @@ use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
 use crate::pbft::handle::learn::Vote;
 use crate::pbft::output::Output;
-use crate::pbft::replica::{Replica, request_digest};
+use crate::pbft::replica::Replica;
 use crate::pbft::state::Timer;
 
 impl Replica {
@@ -137,9 +137,16 @@ impl Replica {
         let Some(batch) = self.log.batches.get(&digest) else {
             return;
         };
+        let known: Vec<String> = batch
+            .batch
+            .iter()
+            .filter_map(|req| self.reqs.known_digest(req))
+            .collect();
         for req in &batch.batch {
             self.dedup.executed(req);
-            self.reqs.remove(&request_digest(req));
+        }
+        for digest in known {
+            self.reqs.remove(&digest);
         }
     }
 

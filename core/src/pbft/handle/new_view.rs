@@ -10,7 +10,7 @@ use fabrik_proto::pbft::{FetchRequestBatch, NewView, ViewChange, message, view_c
 use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
 use crate::pbft::output::{Output, PersistOp};
-use crate::pbft::replica::{Replica, request_digest};
+use crate::pbft::replica::Replica;
 use crate::pbft::state::{Target, Timer};
 
 /// The initial checkpoint of a new view and the replicas vouching for it.
@@ -400,7 +400,12 @@ impl Replica {
             .log
             .batches
             .get(digest)
-            .map(|b| b.batch.iter().map(request_digest).collect())
+            .map(|b| {
+                b.batch
+                    .iter()
+                    .filter_map(|r| self.reqs.known_digest(r))
+                    .collect()
+            })
             .unwrap_or_default();
         for r in reqs {
             self.reqs.mark_pending(&r);

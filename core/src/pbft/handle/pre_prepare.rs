@@ -8,7 +8,7 @@ use crate::pbft::ReplicaId;
 use crate::pbft::config::PlantedBug;
 use crate::pbft::error::RejectReason;
 use crate::pbft::output::{Output, PersistOp};
-use crate::pbft::replica::{Replica, batch_digest, request_digest};
+use crate::pbft::replica::{Replica, batch_digest};
 use crate::pbft::state::Timer;
 
 impl Replica {
@@ -99,7 +99,9 @@ impl Replica {
         cert.learned = false;
         if let Some(batch) = pp.request_batch.filter(|_| !digest.is_empty()) {
             for req in &batch.batch {
-                self.reqs.mark_pending(&request_digest(req));
+                if let Some(digest) = self.reqs.known_digest(req) {
+                    self.reqs.mark_pending(&digest);
+                }
             }
             if !self.log.batches.contains_key(&digest) {
                 self.log.batches.insert(digest.clone(), batch.clone());

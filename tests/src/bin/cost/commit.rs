@@ -58,7 +58,7 @@ fn block_of(seq: u64, writes: Vec<(u64, Vec<u8>)>) -> Vec<(Transaction, u64, Vec
         .collect()
 }
 
-fn invoke(txid: &str, i: u64) -> Transaction {
+pub(super) fn invoke(txid: &str, i: u64) -> Transaction {
     let spec = ChaincodeInvocationSpec {
         chaincode_spec: Some(ChaincodeSpec {
             chaincode_id: Some(ChaincodeId {
