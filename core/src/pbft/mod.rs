@@ -68,6 +68,7 @@ mod log;
 mod output;
 mod persist;
 mod replica;
+mod requests;
 mod state;
 
 #[cfg(test)]

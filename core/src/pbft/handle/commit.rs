@@ -137,16 +137,9 @@ impl Replica {
         let Some(batch) = self.log.batches.get(&digest) else {
             return;
         };
-        let known: Vec<String> = batch
-            .batch
-            .iter()
-            .filter_map(|req| self.reqs.known_digest(req))
-            .collect();
         for req in &batch.batch {
             self.dedup.executed(req);
-        }
-        for digest in known {
-            self.reqs.remove(&digest);
+            self.reqs.remove(req);
         }
     }
 

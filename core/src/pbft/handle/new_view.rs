@@ -396,19 +396,11 @@ impl Replica {
     }
 
     fn mark_batch_pending(&mut self, digest: &str) {
-        let reqs: Vec<String> = self
-            .log
-            .batches
-            .get(digest)
-            .map(|b| {
-                b.batch
-                    .iter()
-                    .filter_map(|r| self.reqs.known_digest(r))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for r in reqs {
-            self.reqs.mark_pending(&r);
+        let Some(batch) = self.log.batches.get(digest) else {
+            return;
+        };
+        for r in &batch.batch {
+            self.reqs.mark_pending(r);
         }
     }
 

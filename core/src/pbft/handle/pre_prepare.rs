@@ -99,9 +99,7 @@ impl Replica {
         cert.learned = false;
         if let Some(batch) = pp.request_batch.filter(|_| !digest.is_empty()) {
             for req in &batch.batch {
-                if let Some(digest) = self.reqs.known_digest(req) {
-                    self.reqs.mark_pending(&digest);
-                }
+                self.reqs.mark_pending(req);
             }
             if !self.log.batches.contains_key(&digest) {
                 self.log.batches.insert(digest.clone(), batch.clone());

@@ -9,7 +9,7 @@ use crate::pbft::ReplicaId;
 use crate::pbft::error::RejectReason;
 use crate::pbft::input::PeerMsg;
 use crate::pbft::output::{Output, PersistOp};
-use crate::pbft::replica::{Replica, batch_digest, request_digest};
+use crate::pbft::replica::{Replica, batch_digest};
 use crate::pbft::state::Timer;
 
 impl Replica {
@@ -21,8 +21,7 @@ impl Replica {
                 "local request must carry our replica id",
             ));
         }
-        let digest = request_digest(&req);
-        if let Err(reason) = self.check_local_request(&req, &digest) {
+        if let Err(reason) = self.check_local_request(&req) {
             if reason.refuses_request() {
                 self.emit(Output::RequestRefused {
                     request: req,
@@ -32,15 +31,15 @@ impl Replica {
             return Err(reason);
         }
         self.emit(Output::Broadcast(PeerMsg::Request(req.clone())));
-        self.admit_request(digest, req);
+        self.admit_request(req);
         Ok(())
     }
 
     /// [`Self::check_request`], and this replica's own admission bound: a
     /// new client request waits for room while half the share every replica
     /// keeps for this origin is taken.
-    fn check_local_request(&self, req: &Request, digest: &str) -> Result<(), RejectReason> {
-        self.check_request(req, digest)?;
+    fn check_local_request(&self, req: &Request) -> Result<(), RejectReason> {
+        self.check_request(req)?;
         if self.reqs.outstanding_of(self.cfg.id) >= self.cfg.local_admission_limit() {
             return Err(RejectReason::BufferFull(
                 "outstanding requests of this peer",
@@ -61,22 +60,21 @@ impl Replica {
                 actual: from,
             });
         }
-        let digest = request_digest(&req);
-        self.check_request(&req, &digest)?;
-        self.admit_request(digest, req);
+        self.check_request(&req)?;
+        self.admit_request(req);
         Ok(())
     }
 
     /// The deduplicator and the outstanding-request bounds (in all, and of
     /// the request's origin).
-    fn check_request(&self, req: &Request, digest: &str) -> Result<(), RejectReason> {
+    fn check_request(&self, req: &Request) -> Result<(), RejectReason> {
         if self.cfg.request_verifier.is_some_and(|verify| !verify(req)) {
             return Err(RejectReason::BadRequestSignature);
         }
         if !self.dedup.is_new(req) {
             return Err(RejectReason::StaleRequest);
         }
-        if self.reqs.contains(digest) {
+        if self.reqs.contains(req) {
             return Err(RejectReason::Duplicate);
         }
         if self.reqs.len() >= self.cfg.max_outstanding_requests {
@@ -90,8 +88,8 @@ impl Replica {
         Ok(())
     }
 
-    fn admit_request(&mut self, digest: String, req: Request) {
-        self.reqs.insert(digest, req);
+    fn admit_request(&mut self, req: Request) {
+        self.reqs.insert(req);
         self.start_timer_if_outstanding();
         self.maybe_cut_batch(false);
     }
