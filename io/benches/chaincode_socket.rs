@@ -27,23 +27,18 @@
 // One copy of the bench fixtures, shared with the core benches.
 #[path = "../../core/benches/common/mod.rs"]
 mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fabrik_core::chaincode::{
-    Config as HandlerConfig, ExecKind, ExecResult, Features, Input, Output,
-};
-use fabrik_io::chaincode::registry::Registry;
-use fabrik_io::chaincode::service::ChaincodeSupportService;
+use fabrik_core::chaincode::{ExecKind, ExecResult, Features, Input, Output};
 use fabrik_io::chaincode::stream::{ExecEvent, StreamHandle};
-use fabrik_io::driver::Clock;
 use fabrik_proto::protos::ChaincodeInput;
-use fabrik_proto::protos::chaincode_support_server::ChaincodeSupportServer;
 use fabrik_shim::{Chaincode, Options, Stub};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Each case registers under its own name on its own service.
 const NAMES: [&str; 2] = ["bench_cc_unacked", "bench_cc_acked"];
@@ -74,21 +69,7 @@ impl Chaincode for Counter {
 /// Starts the service (granting `features`) on an ephemeral loopback port
 /// and the chaincode `name` dialling it; returns the registered stream.
 async fn start(name: &'static str, features: Features) -> StreamHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let registry = Registry::new();
-    let config = HandlerConfig {
-        features,
-        ..HandlerConfig::default()
-    };
-    let service = ChaincodeSupportService::new(registry.clone(), config, Clock::new());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ChaincodeSupportServer::new(service))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
+    let (registry, addr) = support::serve_chaincode_support(features).await;
     let options = Options {
         peer_address: addr.to_string(),
         name: name.to_owned(),

@@ -16,18 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabrik_core::chaincode::Config as HandlerConfig;
+use fabrik_core::chaincode::Features;
 use fabrik_core::ledger::buckettree::BucketTreeConfig;
 use fabrik_io::chaincode::launcher::{LaunchConfig, Launcher};
 use fabrik_io::chaincode::package;
-use fabrik_io::chaincode::registry::Registry;
-use fabrik_io::chaincode::service::ChaincodeSupportService;
 use fabrik_io::config::ChaincodeMode;
-use fabrik_io::driver::Clock;
 use fabrik_io::events::{Hub, SendPolicy};
 use fabrik_io::exec::{ExecSettings, Executor};
 use fabrik_io::store::Store;
-use fabrik_proto::protos::chaincode_support_server::ChaincodeSupportServer;
 use fabrik_proto::protos::{
     ChaincodeDeploymentSpec, ChaincodeId, ChaincodeInput, ChaincodeInvocationSpec, ChaincodeSpec,
     Transaction, transaction,
@@ -36,7 +32,8 @@ use fabrik_shim::{Chaincode, Options, Stub};
 use prost::Message as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_stream::wrappers::TcpListenerStream;
+
+mod support;
 
 const NAME: &str = "transfercc";
 /// Set (to the peer address) only in the chaincode child process.
@@ -166,16 +163,8 @@ struct Peer {
 /// [`Relay`].
 async fn peer() -> Peer {
     let dir = tempfile::tempdir().expect("tempdir");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address").to_string();
-    let registry = Registry::new();
-    let service =
-        ChaincodeSupportService::new(registry.clone(), HandlerConfig::default(), Clock::new());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ChaincodeSupportServer::new(service))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
+    let (registry, address) = support::serve_chaincode_support(Features::ALL).await;
+    let address = address.to_string();
     let relay = Relay::start(address).await;
     let launcher = Launcher::new(
         LaunchConfig {

@@ -9,19 +9,16 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fabrik_core::chaincode::{Config as HandlerConfig, ExecKind, ExecResult, Features};
+use fabrik_core::chaincode::{ExecKind, ExecResult, Features};
 use fabrik_io::chaincode::launcher::{LaunchConfig, Launcher};
-use fabrik_io::chaincode::registry::Registry;
-use fabrik_io::chaincode::service::ChaincodeSupportService;
 use fabrik_io::chaincode::stream::StreamHandle;
 use fabrik_io::config::ChaincodeMode;
-use fabrik_io::driver::Clock;
 use fabrik_io::exec::context::{RangePage, StateAccess};
 use fabrik_io::exec::run::Execution;
 use fabrik_proto::protos::ChaincodeInput;
-use fabrik_proto::protos::chaincode_support_server::ChaincodeSupportServer;
 use fabrik_shim::{Chaincode, Options, Stub};
-use tokio_stream::wrappers::TcpListenerStream;
+
+mod support;
 
 const NAME: &str = "writercc";
 
@@ -87,21 +84,7 @@ impl StateAccess for MapState {
 
 /// The peer's service granting `features`, and the chaincode dialling it.
 async fn start(features: Features) -> (Launcher, StreamHandle) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let registry = Registry::new();
-    let config = HandlerConfig {
-        features,
-        ..HandlerConfig::default()
-    };
-    let service = ChaincodeSupportService::new(registry.clone(), config, Clock::new());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ChaincodeSupportServer::new(service))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
+    let (registry, addr) = support::serve_chaincode_support(features).await;
     let options = Options {
         peer_address: addr.to_string(),
         name: NAME.to_owned(),
