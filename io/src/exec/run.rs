@@ -9,6 +9,10 @@
 //! On a stream with unacked writes no `WriteDone` is sent: a write the
 //! ledger refuses is remembered, and the transaction (and any callee that
 //! finishes after it) ends with the ledger's text instead of COMPLETED.
+//! This lives here rather than in the stream's handler because the shim
+//! does not wait for the write: its COMPLETED can reach the handler before
+//! io has applied the write, while this task sees every write before the
+//! `Finished` that follows it.
 
 use super::context::StateAccess;
 use crate::chaincode::launcher::Launcher;
