@@ -44,28 +44,26 @@ impl RequestStore {
 
     /// Adds `req` unless it is outstanding already.
     pub(crate) fn insert(&mut self, req: Request) {
-        if self.contains(&req) {
+        let key = content_key(&req);
+        if self.find_by(key, &req).is_some() {
             return;
         }
         let at = self.next;
         self.next = self.next.saturating_add(1);
         *self.per_origin.entry(req.replica_id).or_default() += 1;
-        self.by_content
-            .entry(content_key(&req))
-            .or_default()
-            .push(at);
+        self.by_content.entry(key).or_default().push(at);
         self.reqs.insert(at, req);
     }
 
     /// Forgets `req` (it executed).
     pub(crate) fn remove(&mut self, req: &Request) {
-        let Some(at) = self.find(req) else {
+        let key = content_key(req);
+        let Some(at) = self.find_by(key, req) else {
             return;
         };
         self.reqs.remove(&at);
         self.pending.remove(&at);
         self.forget_origin(req.replica_id);
-        let key = content_key(req);
         if let Some(bucket) = self.by_content.get_mut(&key) {
             bucket.retain(|a| *a != at);
             if bucket.is_empty() {
@@ -82,8 +80,13 @@ impl RequestStore {
     }
 
     fn find(&self, req: &Request) -> Option<u64> {
+        self.find_by(content_key(req), req)
+    }
+
+    /// `find` with the request's [`content_key`] already computed.
+    fn find_by(&self, key: u64, req: &Request) -> Option<u64> {
         self.by_content
-            .get(&content_key(req))?
+            .get(&key)?
             .iter()
             .copied()
             .find(|at| self.reqs.get(at) == Some(req))
